@@ -1,0 +1,140 @@
+"""The events that flow through a session.
+
+Every position is a sample index on one clock: the input audio's, at 16 kHz
+(`SAMPLE_RATE`). Latency is then a subtraction, and a WAV sink can lay the
+conversation out exactly as a listener heard it.
+
+An agent reply is many `AgentResponse` chunks that share a `response_id`;
+text, audio and other media are subclasses so a route can select all chunks
+(`on(AgentResponse)`) or one kind (`on(AudioChunk)`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of everything published on a `routes.Bus`."""
+
+
+# --- the user's side -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserStartedSpeaking(Event):
+    position: int  # first voiced sample (pre-roll not included)
+
+
+@dataclass(frozen=True)
+class UserStoppedSpeaking(Event):
+    """One user turn: its audio (16 kHz mono float32, pre-roll included)."""
+
+    start: int  # first sample of `audio` on the input clock
+    end: int  # last voiced sample + 1 (trailing silence not included)
+    decided_at: int  # where the end-of-turn silence ran out
+    audio: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Transcript(Event):
+    text: str
+    start: int
+    end: int
+    decided_at: int = 0
+
+
+# --- the agent's reply -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentResponse(Event):
+    """One chunk of one logical reply."""
+
+    response_id: int
+
+
+@dataclass(frozen=True)
+class TextChunk(AgentResponse):
+    text: str
+
+
+@dataclass(frozen=True)
+class SentenceChunk(AgentResponse):
+    """Text the sentence buffer released as ready to speak."""
+
+    text: str
+    index: int  # 0 for the reply's first sentence
+
+
+@dataclass(frozen=True)
+class AudioChunk(AgentResponse):
+    """Synthesized speech (int16 mono) for part of one sentence."""
+
+    samples: np.ndarray = field(repr=False, compare=False)
+    sample_rate: int
+    text: str  # the words this audio speaks
+    sentence_index: int = 0
+    last_in_sentence: bool = True
+
+
+@dataclass(frozen=True)
+class MediaChunk(AgentResponse):
+    mime_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ResponseDone(AgentResponse):
+    """The reply finished streaming (not necessarily playing)."""
+
+    text: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentSpeechSent(AgentResponse):
+    """Audio for `text` was handed to the sink, starting at `position`."""
+
+    text: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Interruption(Event):
+    """The user cut the agent off; everything of `response_id` must stop."""
+
+    response_id: int | None
+    position: int
+
+
+# --- tools -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCall(AgentResponse):
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolResult(AgentResponse):
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class ErrorEvent(Event):
+    """Something failed; the session goes on. `where` names the stage."""
+
+    where: str
+    message: str
