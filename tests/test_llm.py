@@ -1,0 +1,151 @@
+"""The LLM node against a real OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+import pytest
+
+from conftest import free_port
+from voice_agent.config import LLMConfig
+from voice_agent.events import ResponseDone, TextChunk, Transcript
+from voice_agent.history import INTERRUPTED_MARK, History
+from voice_agent.llm import OpenAIChat, reply
+from voice_agent.routes import Bus
+from voice_agent.scripted_llm import Reply, ScriptedLLM
+from voice_agent.testing import no_leaked_tasks
+
+
+async def run_reply(cfg: LLMConfig, messages=None) -> tuple[list[str], ResponseDone]:
+    chat = OpenAIChat(cfg)
+    texts: list[str] = []
+    done: ResponseDone | None = None
+    try:
+        async for chunk in reply(chat, messages or [{"role": "user", "content": "hi"}], response_id=7):
+            if isinstance(chunk, TextChunk):
+                texts.append(chunk.text)
+            else:
+                done = chunk
+    finally:
+        await chat.aclose()
+    assert isinstance(done, ResponseDone) and done.response_id == 7
+    return texts, done
+
+
+async def test_streams_text_chunks_in_order(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    llm_server.push("The sky is blue. It scatters light.")
+    texts, done = await run_reply(llm_config)
+    assert len(texts) == 7  # one chunk per word: it really streamed
+    assert "".join(texts) == "The sky is blue. It scatters light."
+    assert done.error is None and done.text == "The sky is blue. It scatters light."
+
+
+async def test_history_is_sent_and_bounded(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    history = History(system_prompt="Be brief.", max_turns=3)
+    for i in range(5):
+        llm_server.push(f"Answer {i}.")
+        history.add_user(f"Question {i}?")
+        _, done = await run_reply(llm_config, history.messages())
+        history.add_assistant(done.text)
+    sent = llm_server.requests[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": "Be brief."}
+    assert [m["content"] for m in sent[1:]] == ["Question 2?", "Answer 2.", "Question 3?", "Answer 3.", "Question 4?"]
+    assert [m["content"] for m in history.turns][-2:] == ["Question 4?", "Answer 4."]
+    assert sum(m["role"] == "user" for m in history.turns) == 3
+
+
+def test_history_char_budget_keeps_whole_exchanges() -> None:
+    history = History(system_prompt="s", max_turns=100, max_chars=100)
+    for i in range(10):
+        history.add_user("q" * 20)
+        history.add_assistant("a" * 20, interrupted=(i == 9))
+    turns = history.turns
+    assert turns[0]["role"] == "user"
+    assert sum(len(m["content"]) for m in turns) <= 100
+    assert turns[-1]["content"].endswith(INTERRUPTED_MARK)
+
+
+@pytest.mark.parametrize(
+    "fault, expect",
+    [
+        ("500", "HTTP 500"),
+        ("401", "rejected the API key"),
+        ("429", "rate limiting"),
+        ("hang", "did not answer within"),
+        ("drop", "ended before the reply was complete"),
+        ("garbage", "malformed stream"),
+    ],
+)
+async def test_each_fault_ends_the_turn_with_a_clear_error(
+    llm_server: ScriptedLLM, llm_config: LLMConfig, fault: str, expect: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm_server.push(Reply(text="one two three four five six.", fault=fault), "Back again.")
+    cfg = replace(llm_config, first_token_timeout_s=0.5)
+    with caplog.at_level(logging.ERROR):
+        texts, done = await run_reply(cfg)
+    assert done.error is not None and expect in done.error
+    assert "\n" not in done.error and "sk-test-secret" not in done.error
+    assert any(expect in r.getMessage() for r in caplog.records)
+    # The session goes on: the next turn works.
+    texts, done = await run_reply(cfg)
+    assert done.error is None and "".join(texts) == "Back again."
+
+
+async def test_connection_refused_is_one_clear_line() -> None:
+    cfg = LLMConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="x", backend="openai")
+    _, done = await run_reply(cfg)
+    assert done.error is not None and "cannot reach the LLM" in done.error
+
+
+async def test_stalled_stream_hits_the_inter_token_timeout(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    llm_server.tokens_per_s = 2  # 500 ms between tokens
+    llm_server.push("slow words arrive here.")
+    _, done = await run_reply(replace(llm_config, inter_token_timeout_s=0.2))
+    assert done.error is not None and "stalled" in done.error
+
+
+async def test_interrupted_route_closes_the_http_stream(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    """Interrupting mid-stream stops within one chunk and the server sees the connection end."""
+    llm_server.tokens_per_s = 50
+    llm_server.push(" ".join(f"word{i}" for i in range(200)))
+    chat = OpenAIChat(llm_config)
+    received: list[str] = []
+    three = asyncio.Event()
+
+    @_dataclass_event
+    class StopIt:
+        pass
+
+    async def node(t: Transcript):
+        async for chunk in reply(chat, [{"role": "user", "content": t.text}], response_id=1):
+            yield chunk
+
+    def sink(chunk):
+        if isinstance(chunk, TextChunk):
+            received.append(chunk.text)
+            if len(received) == 3:
+                three.set()
+
+    async with no_leaked_tasks():
+        bus = Bus()
+        bus.on(Transcript).interrupt_on(StopIt).stream(node).map(sink)
+        async with bus:
+            await bus.publish(Transcript("go", 0, 0))
+            await three.wait()
+            await bus.publish(StopIt())
+            count_at_interrupt = len(received)
+            await asyncio.wait_for(llm_server.stream_closed.wait(), timeout=5)
+            await bus.drain()
+        await chat.aclose()
+    assert len(received) <= count_at_interrupt + 1
+    assert len(llm_server.disconnects) == 1
+    assert llm_server.disconnects[0].tokens_sent < 200
+    assert llm_server.completed == 0
+
+
+def _dataclass_event(cls):
+    from dataclasses import dataclass
+
+    return dataclass(frozen=True)(cls)
