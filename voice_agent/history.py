@@ -33,6 +33,13 @@ class History:
         self._messages.append(message)
         self._trim()
 
+    def drop_last_user(self) -> None:
+        """Forget the last user message (its turn failed and got no reply)."""
+        for i in range(len(self._messages) - 1, -1, -1):
+            if self._messages[i]["role"] == "user":
+                del self._messages[i:]
+                return
+
     def messages(self) -> list[dict[str, Any]]:
         return [{"role": "system", "content": self.system_prompt}, *self._messages]
 

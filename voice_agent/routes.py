@@ -100,6 +100,11 @@ class Route:
 
     # --- running ------------------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """Something is queued or being processed."""
+        return self._pending > 0
+
     async def _put(self, item: Any) -> None:
         self._pending += 1
         self._bus._idle.clear()

@@ -1,0 +1,100 @@
+"""`voice-agent`: the command line.
+
+    voice-agent demo [--input FILE.wav ...] [--output OUT.wav] [--report REPORT.json]
+
+User mistakes (a missing file, a bad config, no model) print one line and exit
+non-zero; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from .audio_in import AudioInputError
+from .config import Config, ConfigError, load_config
+from .models import ModelError
+
+EXIT_USAGE = 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.toml", help="settings file (see README)")
+    p.add_argument("--model", help="LLM model name (default: $OPENAI_MODEL or gpt-4o-mini)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
+    p.add_argument("--system-prompt", help="the assistant's instructions")
+    p.add_argument("--embedded", action="store_true", help="use the embedded demo LLM even if a server is configured")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="voice-agent", description="A local, interruptible voice agent.")
+    sub = ap.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", help="headless demo: WAV in, spoken answer out")
+    demo.add_argument("--input", action="append", type=Path, metavar="FILE.wav", help="a user turn (repeatable)")
+    demo.add_argument("--output", type=Path, default=Path("demo_output.wav"), metavar="OUT.wav")
+    demo.add_argument("--report", type=Path, metavar="REPORT.json")
+    demo.add_argument("--mono", action="store_true", help="mix user and agent into one channel")
+    demo.add_argument("--fast", action="store_true", help="faster than real time (latency figures are then not wall-clock)")
+    _common(demo)
+    return ap
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config)
+    llm = cfg.llm
+    if args.model:
+        llm = replace(llm, model=args.model)
+    if args.base_url:
+        llm = replace(llm, base_url=args.base_url)
+    if args.system_prompt:
+        llm = replace(llm, system_prompt=args.system_prompt)
+    if args.embedded:
+        llm = replace(llm, backend="embedded")
+    return replace(cfg, llm=llm)
+
+
+async def _demo(args: argparse.Namespace, console: Console) -> int:
+    from .demo import default_input, run_demo
+    from .parts import build_parts, close_parts
+
+    cfg = build_config(args)
+    inputs = args.input or [default_input()]
+    from .audio_in import read_audio
+
+    for p in inputs:  # check inputs before spending seconds on models
+        read_audio(p)
+    with console.status("loading models"):
+        parts, llm_desc = build_parts(cfg)
+    console.print(f"LLM: {llm_desc}")
+    try:
+        await run_demo(cfg, parts, inputs, args.output, args.report, fast=args.fast, stereo=not args.mono, console=console)
+    finally:
+        await close_parts(parts)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=getattr(args, "log_level", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    console = Console(stderr=True)
+    if args.command is None:
+        console.print("live microphone mode is not built yet; run `voice-agent demo` for the headless demo")
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_demo(args, console))
+    except (ConfigError, ModelError, AudioInputError) as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

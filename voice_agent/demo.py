@@ -1,0 +1,97 @@
+"""The headless demo: WAV in, spoken answer out, no audio hardware.
+
+Each input file is one user turn. The output WAV is the conversation on one
+timeline as a listener would hear it (user left, agent right, or a mono mix),
+and the report gives each turn's text and response latency by stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ._compat import TaskGroup
+from .agent import Agent, Parts
+from .audio_in import FrameClock, TurnTakingSource, WallClock, read_audio
+from .audio_out import TimelineSink
+from .config import Config
+from .events import AgentSpeechSent, ResponseDone, Transcript
+from .history import History
+from .metrics import TurnRecorder, ms
+from .vad import Vad
+
+log = logging.getLogger(__name__)
+
+
+def default_input() -> Path:
+    return Path(str(resources.files("voice_agent") / "assets" / "go_forward.wav"))
+
+
+@dataclass
+class DemoResult:
+    report: dict[str, Any]
+    agent: Agent
+
+
+async def run_demo(
+    cfg: Config,
+    parts: Parts,
+    inputs: list[Path],
+    output: Path | None = None,
+    report_path: Path | None = None,
+    fast: bool = False,
+    stereo: bool = True,
+    console: Console | None = None,
+) -> DemoResult:
+    console = console or Console(stderr=True)
+    clips = [read_audio(p) for p in inputs]  # bad files fail here, before anything runs
+    clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
+    sink = TimelineSink(clock, cfg.audio.output_rate)
+    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_chars)
+    agent = Agent(parts, history, sink)
+    vad = Vad(cfg.vad)
+    source = TurnTakingSource(clips, vad.frame_len, agent_done=lambda: not agent.replying, clock=clock)
+    recorder = TurnRecorder(clock)
+    agent.bus.tap(recorder.observe)
+    agent.bus.tap(_printer(console, recorder))
+
+    async with agent.bus:
+        if isinstance(clock, WallClock):
+            clock.start()
+        async with TaskGroup() as tg:
+            tg.create_task(agent.listen(source, vad, fast=fast))
+
+    report = recorder.report()
+    report["end_of_turn_silence_ms"] = cfg.vad.end_of_turn_ms
+    if not report["turns"]:
+        console.print("[yellow]No speech was heard in the input; the agent said nothing.[/]")
+    if output:
+        sink.write(output, source.recorded(), stereo=stereo)
+        console.print(f"wrote the conversation to {output}")
+    if report_path:
+        report_path.write_text(json.dumps(report, indent=2))
+        console.print(f"wrote the report to {report_path}")
+    return DemoResult(report, agent)
+
+
+def _printer(console: Console, recorder: TurnRecorder):
+    def show(event: object) -> None:
+        if isinstance(event, Transcript):
+            console.print(f"[bold cyan]you[/]   {event.text}")
+        elif isinstance(event, ResponseDone):
+            if event.error:
+                console.print(f"[red]agent turn dropped: {event.error}[/]")
+            else:
+                console.print(f"[bold green]agent[/] {event.text}")
+        elif isinstance(event, AgentSpeechSent):
+            turn = recorder._by_response.get(event.response_id)
+            if turn is not None and turn.first_audio_at == event.position:
+                console.print(f"[dim]      first audio {ms(event.position - turn.speech_end):.0f} ms after you stopped[/]")
+
+    return show

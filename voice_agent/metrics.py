@@ -1,0 +1,113 @@
+"""Turn bookkeeping for reports: when each stage of each turn happened, on the input clock.
+
+`TurnRecorder.observe` is a bus tap: it sees every event the moment it is
+published and stamps it with the clock, so a stage's duration is the
+difference of two stamps on the same clock as the audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .audio_in import Clock
+from .events import (
+    SAMPLE_RATE,
+    AgentSpeechSent,
+    AudioChunk,
+    Interruption,
+    ResponseDone,
+    SentenceChunk,
+    TextChunk,
+    Transcript,
+    UserStoppedSpeaking,
+)
+
+
+def ms(samples: int | float) -> float:
+    return round(samples * 1000 / SAMPLE_RATE, 1)
+
+
+@dataclass
+class Turn:
+    speech_end: int
+    decided_at: int
+    user_text: str = ""
+    response_id: int | None = None
+    stamps: dict[str, int] = field(default_factory=dict)  # stage -> clock position
+    first_audio_at: int | None = None  # where the first agent audio plays
+    agent_text: str = ""
+    error: str | None = None
+    interrupted: bool = False
+
+    def report(self) -> dict[str, Any]:
+        def since(a: str, b: str) -> float | None:
+            if a in self.stamps and b in self.stamps:
+                return ms(self.stamps[b] - self.stamps[a])
+            return None
+
+        latency = None if self.first_audio_at is None else ms(self.first_audio_at - self.speech_end)
+        return {
+            "user_text": self.user_text,
+            "agent_text": self.agent_text,
+            "response_latency_ms": latency,
+            "stages": {
+                "vad_end_of_turn_ms": ms(self.decided_at - self.speech_end),
+                "stt_ms": since("decided", "transcript"),
+                "llm_first_token_ms": since("transcript", "first_token"),
+                "first_sentence_ms": since("transcript", "first_sentence"),
+                "tts_first_audio_ms": since("first_sentence", "first_audio"),
+            },
+            "error": self.error,
+            "interrupted": self.interrupted,
+        }
+
+
+class TurnRecorder:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.turns: list[Turn] = []
+        self._by_response: dict[int, Turn] = {}
+
+    def observe(self, event: Any) -> None:
+        now = self.clock.now()
+        if isinstance(event, UserStoppedSpeaking):
+            turn = Turn(speech_end=event.end, decided_at=event.decided_at)
+            turn.stamps["decided"] = event.decided_at
+            self.turns.append(turn)
+        elif isinstance(event, Transcript) and self.turns:
+            self.turns[-1].user_text = event.text
+            self.turns[-1].stamps["transcript"] = now
+        elif isinstance(event, TextChunk):
+            self._turn(event.response_id).stamps.setdefault("first_token", now)
+        elif isinstance(event, SentenceChunk):
+            self._turn(event.response_id).stamps.setdefault("first_sentence", now)
+        elif isinstance(event, AudioChunk):
+            self._turn(event.response_id).stamps.setdefault("first_audio", now)
+        elif isinstance(event, AgentSpeechSent):
+            turn = self._turn(event.response_id)
+            if turn.first_audio_at is None:
+                turn.first_audio_at = event.position
+        elif isinstance(event, ResponseDone):
+            turn = self._turn(event.response_id)
+            turn.agent_text, turn.error = event.text, event.error
+        elif isinstance(event, Interruption) and event.response_id in self._by_response:
+            self._by_response[event.response_id].interrupted = True
+
+    def _turn(self, response_id: int) -> Turn:
+        if response_id not in self._by_response:
+            # A reply belongs to the latest turn that has no reply yet.
+            turn = next((t for t in reversed(self.turns) if t.response_id is None), None)
+            if turn is None:
+                turn = Turn(speech_end=self.clock.now(), decided_at=self.clock.now())
+                self.turns.append(turn)
+            turn.response_id = response_id
+            self._by_response[response_id] = turn
+        return self._by_response[response_id]
+
+    def report(self) -> dict[str, Any]:
+        turns = [t.report() for t in self.turns if t.user_text]
+        out: dict[str, Any] = {"turns": turns}
+        if not turns:
+            out["note"] = "no user turn was heard"
+        return out

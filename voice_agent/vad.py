@@ -1,0 +1,113 @@
+"""Voice activity detection: where the user's turns start and end.
+
+`TurnDetector` is a pure state machine over (frame, voiced) pairs: it decides
+when speech really started (at least `min_speech_ms` voiced within a short
+window, so clicks do not count), keeps `pre_roll_ms` of audio from before that
+so first syllables reach the recogniser, and ends the turn after
+`end_of_turn_ms` of silence. Positions are sample indices on the input clock.
+
+`Vad` feeds it with webrtcvad's per-frame decision.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import webrtcvad
+
+from .config import VADConfig
+from .events import SAMPLE_RATE, UserStartedSpeaking, UserStoppedSpeaking
+
+MAX_TURN_S = 30  # Whisper's window: a longer turn is cut here
+
+
+@dataclass
+class TurnDetector:
+    cfg: VADConfig
+    _frames: deque[tuple[int, np.ndarray, bool]] = field(default_factory=deque)  # recent (pos, audio, voiced)
+    _speech: list[np.ndarray] = field(default_factory=list)
+    _in_speech: bool = False
+    _audio_start: int = 0
+    _last_voiced_end: int = 0
+    _silent_frames: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cfg.frame_ms not in (10, 20, 30):
+            raise ValueError(f"VAD frame must be 10, 20 or 30 ms, not {self.cfg.frame_ms}")
+        self.frame_len = SAMPLE_RATE * self.cfg.frame_ms // 1000
+        self._min_voiced = max(1, -(-self.cfg.min_speech_ms // self.cfg.frame_ms))
+        self._window = self._min_voiced + max(1, self._min_voiced // 2)  # tolerate short dips
+        self._pre_roll = self.cfg.pre_roll_ms // self.cfg.frame_ms
+        self._end_frames = max(1, self.cfg.end_of_turn_ms // self.cfg.frame_ms)
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def update(self, position: int, frame: np.ndarray, voiced: bool) -> list[UserStartedSpeaking | UserStoppedSpeaking]:
+        """One frame starting at sample `position`; returns the events it caused."""
+        end = position + len(frame)
+        if not self._in_speech:
+            self._frames.append((position, frame, voiced))
+            while len(self._frames) > self._window + self._pre_roll:
+                self._frames.popleft()
+            recent = list(self._frames)[-self._window :]
+            if voiced and sum(v for _, _, v in recent) >= self._min_voiced:
+                return [self._start(recent)]
+            return []
+        self._speech.append(frame)
+        if voiced:
+            self._last_voiced_end = end
+            self._silent_frames = 0
+        else:
+            self._silent_frames += 1
+        too_long = end - self._audio_start >= MAX_TURN_S * SAMPLE_RATE
+        if self._silent_frames >= self._end_frames or too_long:
+            return [self._stop(decided_at=end)]
+        return []
+
+    def reset(self) -> None:
+        self._frames.clear()
+        self._speech = []
+        self._in_speech = False
+        self._silent_frames = 0
+
+    def _start(self, recent: list[tuple[int, np.ndarray, bool]]) -> UserStartedSpeaking:
+        first_voiced = next(pos for pos, _, v in recent if v)
+        self._in_speech = True
+        self._audio_start = self._frames[0][0]
+        self._speech = [f for _, f, _ in self._frames]
+        self._last_voiced_end = recent[-1][0] + len(recent[-1][1])
+        self._silent_frames = 0
+        self._frames.clear()
+        return UserStartedSpeaking(position=first_voiced)
+
+    def _stop(self, decided_at: int) -> UserStoppedSpeaking:
+        audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
+        # Keep a little of the trailing silence: Whisper ends words better with it.
+        keep = min(len(audio), self._last_voiced_end - self._audio_start + SAMPLE_RATE // 5)
+        event = UserStoppedSpeaking(
+            start=self._audio_start, end=self._last_voiced_end, decided_at=decided_at, audio=audio[:keep]
+        )
+        self.reset()
+        return event
+
+
+class Vad:
+    """webrtcvad's per-frame speech decision driving a `TurnDetector`."""
+
+    def __init__(self, cfg: VADConfig) -> None:
+        if not 0 <= cfg.aggressiveness <= 3:
+            raise ValueError(f"VAD aggressiveness must be 0..3, not {cfg.aggressiveness}")
+        self.detector = TurnDetector(cfg)
+        self.frame_len = self.detector.frame_len
+        self._vad = webrtcvad.Vad(cfg.aggressiveness)
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        pcm = (np.clip(frame, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        return bool(self._vad.is_speech(pcm, SAMPLE_RATE))
+
+    def process(self, position: int, frame: np.ndarray) -> list[UserStartedSpeaking | UserStoppedSpeaking]:
+        return self.detector.update(position, frame, self.is_speech(frame))
