@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_demo(args, console))
     except (ConfigError, ModelError, AudioInputError) as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

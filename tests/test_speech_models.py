@@ -1,0 +1,142 @@
+"""STT and TTS with the real models, and how models are found."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SPEECH
+from voice_agent.audio_in import read_audio
+from voice_agent.config import STTConfig, TTSConfig
+from voice_agent.models import ModelError, find_gguf, find_piper_voice, find_whisper, load_whisper
+from voice_agent.stt import Transcriber
+from voice_agent.tts import Synthesizer, split_for_synthesis
+from voice_agent.wer import normalize, wer
+
+MODELS_DIR = str(Path(__file__).resolve().parent.parent / "models")
+
+
+@pytest.fixture(scope="module")
+def stt() -> Transcriber:
+    return Transcriber(STTConfig(), MODELS_DIR)
+
+
+@pytest.fixture(scope="module")
+def tts() -> Synthesizer:
+    return Synthesizer(TTSConfig(), MODELS_DIR, output_rate=22050)
+
+
+def test_wer_normalises_numbers_and_punctuation() -> None:
+    assert normalize("Go forward 10 meters.") == ["go", "forward", "ten", "meters"]
+    assert wer(["two nine three four zero"], ["2, 9, 3, 4, 0."]) == 0.0
+    assert wer(["a b c d"], ["a x c"]) == 0.5
+
+
+def test_stt_on_real_speech(stt: Transcriber) -> None:
+    rows = list(csv.DictReader(open(SPEECH / "manifest.tsv"), delimiter="\t"))
+    refs, hyps, seconds = [], [], []
+    for row in rows:
+        result = asyncio.run(stt.transcribe(read_audio(SPEECH / row["file"])))
+        refs.append(row["transcript"])
+        hyps.append(result.text)
+        seconds.append(result.seconds)
+    score = wer(refs, hyps)
+    print(f"\nSTT word error rate on {len(rows)} real utterances: {score:.3f}; mean {np.mean(seconds) * 1000:.0f} ms")
+    assert score < 0.25  # tiny.en on this set measures about 0.1
+    assert "forward" in hyps[[r["file"] for r in rows].index("ps_goforward.wav")].lower()
+
+
+def test_stt_runs_off_the_event_loop(stt: Transcriber) -> None:
+    """While Whisper works, the loop keeps ticking (audio capture would not stall)."""
+    audio = read_audio(SPEECH / "ps_cards_005.wav")
+
+    async def scenario() -> int:
+        ticks = 0
+        job = asyncio.ensure_future(stt.transcribe(audio))
+        while not job.done():
+            await asyncio.sleep(0.01)
+            ticks += 1
+        await job
+        return ticks
+
+    assert asyncio.run(scenario()) >= 5
+
+
+def test_split_for_synthesis_keeps_every_word() -> None:
+    long = "When you get to the old bridge, turn left and walk along the river for about ten minutes until you see the red house."
+    pieces = split_for_synthesis(long)
+    assert len(pieces) >= 2
+    assert " ".join(pieces).split() == long.split()
+    assert split_for_synthesis("Short one.") == ["Short one."]
+
+
+def test_tts_streams_a_long_sentence_in_pieces(tts: Synthesizer) -> None:
+    """The first audio of a long sentence exists well before the whole sentence is done."""
+    sentence = (
+        "When you get to the old stone bridge at the end of the road, turn left and walk along the "
+        "river for about ten minutes, until you can see the small red house with the green door."
+    )
+
+    async def scenario() -> tuple[float, float, list]:
+        t0 = time.perf_counter()
+        first = None
+        chunks = []
+        async for chunk in tts.speak(sentence, response_id=1, sentence_index=0):
+            first = first if first is not None else time.perf_counter() - t0
+            chunks.append(chunk)
+        return first, time.perf_counter() - t0, chunks
+
+    first, total, chunks = asyncio.run(scenario())
+    assert len(chunks) >= 3
+    assert first < total / 2
+    assert all(c.sample_rate == 22050 and c.samples.dtype == np.int16 for c in chunks)
+    assert [c.last_in_sentence for c in chunks].count(True) == 1 and chunks[-1].last_in_sentence
+    seconds = sum(len(c.samples) for c in chunks) / 22050
+    assert 5 < seconds < 15  # about 30 words of speech
+
+
+def test_tts_resamples_to_the_output_rate() -> None:
+    tts48 = Synthesizer(TTSConfig(), MODELS_DIR, output_rate=48000)
+    a = tts48.synthesize_sync("Hello there.")
+    b = Synthesizer(TTSConfig(), MODELS_DIR, output_rate=22050).synthesize_sync("Hello there.")
+    assert abs(len(a) / 48000 - len(b) / 22050) < 0.1  # Piper varies durations a little run to run
+
+
+def test_tts_says_nothing_for_nothing_speakable(tts: Synthesizer) -> None:
+    assert len(tts.synthesize_sync("   ")) == 0
+
+
+def test_missing_models_name_what_was_looked_for(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="model.bin"):
+        find_whisper(str(tmp_path / "nope"), tmp_path)
+    with pytest.raises(ModelError, match=r"onnx\.json"):
+        find_piper_voice(str(tmp_path / "voice.onnx"), tmp_path)
+    with pytest.raises(ModelError, match="no GGUF model"):
+        find_gguf(str(tmp_path / "x.gguf"), tmp_path)
+
+
+def test_models_dir_comes_before_the_packages(tmp_path: Path) -> None:
+    voice = find_piper_voice(None, tmp_path)  # nothing local: the package's voice
+    (tmp_path / "piper").mkdir()
+    local = tmp_path / "piper" / "mine.onnx"
+    local.write_bytes(voice.read_bytes())
+    Path(f"{local}.json").write_bytes(Path(f"{voice}.json").read_bytes())
+    assert find_piper_voice(None, tmp_path) == local
+
+
+def test_broken_whisper_model_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"not a model")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match="could not be loaded") as info:
+        load_whisper(tmp_path, "cpu", "int8", 1)
+    assert "\n" not in str(info.value)
+
+
+def test_models_load_once_per_process() -> None:
+    path = find_whisper(None, MODELS_DIR)
+    assert load_whisper(path, "cpu", "int8", 2) is load_whisper(path, "cpu", "int8", 2)
