@@ -1,5 +1,7 @@
 """`voice-agent`: the command line.
 
+    voice-agent [--input-device D] [--output-device D] [--metrics FILE.jsonl]   live conversation
+    voice-agent --list-devices
     voice-agent demo [--input FILE.wav ...] [--output OUT.wav] [--report REPORT.json]
 
 User mistakes (a missing file, a bad config, no model) print one line and exit
@@ -35,6 +37,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="voice-agent", description="A local, interruptible voice agent.")
+    ap.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    ap.add_argument("--input-device", metavar="D", help="microphone: index or part of the name")
+    ap.add_argument("--output-device", metavar="D", help="speaker: index or part of the name")
+    ap.add_argument("--metrics", type=Path, metavar="FILE.jsonl", help="append one JSON line per turn")
+    _common(ap)
     sub = ap.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="headless demo: WAV in, spoken answer out")
     demo.add_argument("--input", action="append", type=Path, metavar="FILE.wav", help="a user turn (repeatable)")
@@ -57,7 +64,12 @@ def build_config(args: argparse.Namespace) -> Config:
         llm = replace(llm, system_prompt=args.system_prompt)
     if args.embedded:
         llm = replace(llm, backend="embedded")
-    return replace(cfg, llm=llm)
+    audio = cfg.audio
+    if getattr(args, "input_device", None):
+        audio = replace(audio, input_device=args.input_device)
+    if getattr(args, "output_device", None):
+        audio = replace(audio, output_device=args.output_device)
+    return replace(cfg, llm=llm, audio=audio)
 
 
 async def _demo(args: argparse.Namespace, console: Console) -> int:
@@ -72,7 +84,7 @@ async def _demo(args: argparse.Namespace, console: Console) -> int:
         read_audio(p)
     with console.status("loading models"):
         parts, llm_desc = build_parts(cfg)
-    console.print(f"LLM: {llm_desc}")
+    console.print(f"LLM: {llm_desc}", soft_wrap=True)
     try:
         await run_demo(cfg, parts, inputs, args.output, args.report, fast=args.fast, stereo=not args.mono, console=console)
     finally:
@@ -80,16 +92,57 @@ async def _demo(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+async def _live(args: argparse.Namespace, console: Console) -> int:
+    from .devices import resolve_device
+    from .live import run_live
+    from .metrics import TurnRecorder
+    from .microphone import MicClock
+    from .parts import build_parts, close_parts
+    from .ui import View
+
+    cfg = build_config(args)
+    resolve_device(cfg.audio.input_device, "input")  # no device: say so before loading models
+    resolve_device(cfg.audio.output_device, "output")
+    with console.status("loading models"):
+        parts, llm_desc = build_parts(cfg)
+    console.print(f"LLM: {llm_desc}", soft_wrap=True)
+    _cancel_on_sigterm()
+    try:
+        with View(console, TurnRecorder(MicClock())) as view:
+            await run_live(cfg, parts, view, args.metrics)
+    finally:
+        await close_parts(parts)
+    return 0
+
+
+def _cancel_on_sigterm() -> None:
+    """SIGTERM ends the session like Ctrl-C: devices closed, files complete."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     console = Console(stderr=True)
-    if args.command is None:
-        console.print("live microphone mode is not built yet; run `voice-agent demo` for the headless demo")
-        return EXIT_USAGE
+    from .devices import AudioDeviceError
+
     try:
+        if args.list_devices:
+            from .devices import list_devices
+
+            print(list_devices())
+            return 0
+        if args.command is None:
+            return asyncio.run(_live(args, console))
         return asyncio.run(_demo(args, console))
-    except (ConfigError, ModelError, AudioInputError) as exc:
+    except asyncio.CancelledError:
+        return 0  # SIGTERM
+    except (ConfigError, ModelError, AudioInputError, AudioDeviceError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,0 +1,125 @@
+"""Live conversation in a virtual room: real PulseAudio devices, `voice-agent` as a user runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import SPEECH
+from virtual_room import AgentProcess, VirtualRoom
+from voice_agent.config import STTConfig
+from voice_agent.scripted_llm import ScriptedLLM
+from voice_agent.stt import Transcriber
+from voice_agent.wer import normalize
+
+REPLIES = [
+    "Moving forward ten meters now.",
+    "The seven of clubs is a lovely card.",
+    "Yes, those days can feel very long.",
+]
+
+
+@pytest.fixture
+def room() -> Iterator[VirtualRoom]:
+    room = VirtualRoom().start()
+    try:
+        yield room
+    finally:
+        room.stop()
+
+
+def heard_words(path: Path) -> list[str]:
+    audio, rate = sf.read(str(path), dtype="float32")
+    assert rate == 16000 and len(audio) > 16000
+    stt = Transcriber(STTConfig(), "models")
+    # Transcribe reply by reply (split at long silences) so Whisper's 30 s window never truncates.
+    words: list[str] = []
+    loud = np.abs(audio) > 0.01
+    i = 0
+    while i < len(audio):
+        start = i + int(np.argmax(loud[i:])) if loud[i:].any() else len(audio)
+        if start >= len(audio):
+            break
+        end = start
+        while end < len(audio) and loud[max(0, end - 8000) : end + 8000].any():
+            end += 4000
+        words += normalize(stt.transcribe_sync(audio[max(0, start - 1600) : end]).text)
+        i = end
+    return words
+
+
+async def test_three_spoken_turns_get_spoken_answers(room: VirtualRoom, tmp_path: Path) -> None:
+    async with ScriptedLLM() as server:
+        server.push(*REPLIES)
+        recording = tmp_path / "speaker.wav"
+        metrics = tmp_path / "turns.jsonl"
+        agent = await AgentProcess(
+            room, "--model", "scripted", "--metrics", str(metrics),
+            env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"},
+        ).start()  # fmt: skip
+        try:
+            await agent.wait_for(r"\[listening", seconds=120)
+            room.record_speaker(recording)
+            at = 0
+            for clip in ("ps_goforward.wav", "ps_cards_003.wav", "ps_forever_input_2.wav"):
+                await room.say(SPEECH / clip)
+                at = await agent.wait_for(r"^agent: ", at)
+                at = await agent.wait_for(r"\(done speaking\)", at)
+            room.stop_recording()
+            assert await agent.interrupt() == 130
+        finally:
+            await agent.kill()
+    output = "\n".join(agent.lines)
+    assert "Traceback" not in output
+    assert [l for l in agent.lines if l.startswith("agent: ")] == [f"agent: {r}" for r in REPLIES]
+    # Each request carried the conversation so far.
+    assert [len(r["messages"]) for r in server.requests] == [2, 4, 6]
+    heard = heard_words(recording)
+    for reply in REPLIES:
+        said = normalize(reply)
+        found = [w for w in said if w in heard]
+        assert len(found) >= 0.7 * len(said), f"{reply!r} not heard in {' '.join(heard)!r}"
+    lines = metrics.read_text().splitlines()
+    assert len(lines) == 3 and all('"response_latency_ms"' in l for l in lines)
+
+
+async def test_microphone_unplugged_and_back_keeps_the_conversation(room: VirtualRoom) -> None:
+    async with ScriptedLLM() as server:
+        server.push(REPLIES[0], REPLIES[1])
+        agent = await AgentProcess(
+            room, "--model", "scripted", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"}
+        ).start()
+        try:
+            at = await agent.wait_for(r"\[listening", seconds=120)
+            await room.say(SPEECH / "ps_goforward.wav")
+            at = await agent.wait_for(r"\(done speaking\)", at)
+            room.unplug_mic()
+            at = await agent.wait_for(r"microphone stopped delivering audio", at, seconds=30)
+            room.plug_mic()
+            at = await agent.wait_for(r"microphone is back", at, seconds=30)
+            await room.say(SPEECH / "ps_cards_003.wav")
+            at = await agent.wait_for(r"^agent: ", at)
+            assert await agent.interrupt() == 130
+        finally:
+            await agent.kill()
+    assert "Traceback" not in "\n".join(agent.lines)
+    second = server.requests[1]["messages"]
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
+    assert second[2]["content"] == REPLIES[0]
+
+
+def test_no_devices_is_a_clear_error(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    # A PulseAudio runtime dir with no daemon: ALSA's pulse plugin finds nothing to open.
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    proc = subprocess.run([sys.executable, "-m", "voice_agent.cli"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error:")

@@ -1,0 +1,136 @@
+"""A private PulseAudio daemon with a virtual microphone and speaker, and the
+agent run in it as a user would run it: `voice-agent` in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from voice_agent._compat import timeout
+
+MIC_MODULE = ["module-remap-source", "source_name=mic", "master=micbus.monitor"]
+
+
+class VirtualRoom:
+    def __init__(self) -> None:
+        if shutil.which("pulseaudio") is None:
+            raise RuntimeError("pulseaudio is not installed: apt-get install pulseaudio pulseaudio-utils libasound2-plugins")
+        self.runtime = tempfile.mkdtemp(prefix="room-")
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": self.runtime}
+        self.env.pop("PULSE_SERVER", None)
+        self._recorder: subprocess.Popen[bytes] | None = None
+
+    def pactl(self, *args: str) -> str:
+        return subprocess.run(["pactl", *args], env=self.env, check=True, capture_output=True, text=True).stdout
+
+    def start(self) -> VirtualRoom:
+        subprocess.run(
+            [
+                "pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
+                "--load=module-native-protocol-unix",
+                "--load=module-null-sink sink_name=speaker",
+                "--load=module-null-sink sink_name=micbus",
+                "--load=" + " ".join(MIC_MODULE),
+            ],
+            env=self.env, check=True, capture_output=True,
+        )  # fmt: skip
+        # Where PulseAudio moves the agent's input when the mic is unplugged: a
+        # source that delivers nothing, as a vanished device does. (With only
+        # monitors left, PulseAudio would move it to the speaker's monitor.)
+        fifo = f"{self.runtime}/unplugged.fifo"
+        self.pactl("load-module", "module-pipe-source", "source_name=unplugged", f"file={fifo}", "format=s16le", "rate=16000", "channels=1")
+        self.pactl("set-default-sink", "speaker")
+        self.pactl("set-default-source", "mic")
+        return self
+
+    def stop(self) -> None:
+        self.stop_recording()
+        subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True)
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+    async def say(self, wav: Path) -> None:
+        """Play a recording into the microphone, in real time."""
+        proc = await asyncio.create_subprocess_exec("paplay", "--device=micbus", str(wav), env=self.env)
+        assert await proc.wait() == 0
+
+    def record_speaker(self, path: Path) -> None:
+        self._recorder = subprocess.Popen(
+            ["parec", "--device=speaker.monitor", "--file-format=wav", "--rate=16000", "--channels=1", str(path)],
+            env=self.env,
+        )
+
+    def stop_recording(self) -> None:
+        if self._recorder is not None:
+            self._recorder.terminate()
+            self._recorder.wait(timeout=10)
+            self._recorder = None
+
+    def unplug_mic(self) -> None:
+        line = next(l for l in self.pactl("list", "short", "modules").splitlines() if "source_name=mic" in l)
+        self.pactl("unload-module", line.split()[0])
+
+    def plug_mic(self) -> None:
+        self.pactl("load-module", *MIC_MODULE)
+        self.pactl("set-default-source", "mic")
+
+
+class AgentProcess:
+    """`voice-agent ARGS` in the room, its output read line by line as it comes."""
+
+    def __init__(self, room: VirtualRoom, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.env = {**room.env, **(env or {}), "COLUMNS": "200"}
+        self.lines: list[str] = []
+        self._new_line = asyncio.Event()
+        self.proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> AgentProcess:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "voice_agent.cli", *self.args,
+            env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            self.lines.append(raw.decode(errors="replace").rstrip())
+            self._new_line.set()
+
+    async def wait_for(self, pattern: str, start: int = 0, seconds: float = 60) -> int:
+        """Index of the first output line from `start` on that matches `pattern`."""
+        async with timeout(seconds):
+            i = start
+            while True:
+                while i < len(self.lines):
+                    if re.search(pattern, self.lines[i]):
+                        return i
+                    i += 1
+                if self._reader is not None and self._reader.done():
+                    raise AssertionError(f"agent exited before /{pattern}/:\n" + "\n".join(self.lines))
+                self._new_line.clear()
+                await self._new_line.wait()
+
+    async def interrupt(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(2)  # Ctrl-C
+        async with timeout(30):
+            code = await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        if self._reader is not None:
+            await self._reader

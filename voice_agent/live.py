@@ -1,0 +1,90 @@
+"""Live conversation: the default microphone in, the default speaker out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .agent import Agent, Parts
+from .config import Config
+from .devices import resolve_device
+from .events import UserStoppedSpeaking
+from .history import History
+from .metrics import TurnRecorder
+from .microphone import MicClock, Microphone
+from .speaker import Speaker
+from .ui import View
+from .vad import Vad, level_db
+
+log = logging.getLogger(__name__)
+
+
+class MetricsLog:
+    """Appends one JSON line per finished turn, flushed, so a crash loses at most one turn."""
+
+    def __init__(self, path: Path, recorder: TurnRecorder) -> None:
+        self.recorder = recorder
+        self._file: TextIO = path.open("a", encoding="utf-8")
+        self._written = 0
+
+    def observe(self, event: Any) -> None:
+        if isinstance(event, UserStoppedSpeaking):
+            self._write(upto=len(self.recorder.turns) - 1)  # all but the turn just begun
+
+    def _write(self, upto: int) -> None:
+        for turn in self.recorder.turns[self._written : upto]:
+            if turn.user_text:
+                self._file.write(json.dumps(turn.report()) + "\n")
+        self._file.flush()
+        self._written = max(self._written, upto)
+
+    def close(self) -> None:
+        self._write(upto=len(self.recorder.turns))
+        self._file.close()
+
+
+async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | None = None) -> Agent:
+    clock = MicClock()
+    input_device = resolve_device(cfg.audio.input_device, "input")
+    output_device = resolve_device(cfg.audio.output_device, "output")
+    speaker = Speaker(output_device, cfg.audio.output_rate, clock, cfg.audio.block_ms)
+    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_chars)
+    agent = Agent(parts, history, speaker)
+    vad = Vad(cfg.vad)
+    mic = Microphone(input_device, vad.frame_len, clock, on_status=view.status)
+    view.recorder.clock = clock
+    agent.bus.tap(view.recorder.observe)
+    agent.bus.tap(view.observe)
+    metrics = MetricsLog(metrics_path, view.recorder) if metrics_path else None
+    if metrics:
+        agent.bus.tap(metrics.observe)
+
+    async def metered() -> AsyncIterator[tuple[int, np.ndarray]]:
+        async for position, frame in mic.frames():
+            view.level(level_db(frame))
+            if not agent.replying:
+                view.idle()
+            yield position, frame
+
+    class _Source:
+        def frames(self) -> AsyncIterator[tuple[int, np.ndarray]]:
+            return metered()
+
+    speaker.open()
+    view.status(f"opening the microphone (speaker at {speaker.rate} Hz)")
+    try:
+        async with agent.bus:
+            await agent.listen(_Source(), vad)
+    finally:
+        speaker.close()
+        mic.close()
+        if metrics:
+            metrics.close()
+        if mic.overruns or speaker.underruns:
+            view.status(f"audio: {mic.overruns} input overruns, {speaker.underruns} output underruns")
+    return agent

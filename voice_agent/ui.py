@@ -1,0 +1,117 @@
+"""What the user sees during a live conversation.
+
+`View` turns bus events into a state (listening / hearing you / thinking /
+speaking), a level meter, the conversation and each turn's latency. On a
+terminal it is a rich live panel redrawn at most `fps` times a second (a fast
+token stream never floods the terminal); otherwise it prints one line per
+happening, which is also what tests read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+from .events import (
+    AgentSpeechSent,
+    ErrorEvent,
+    Interruption,
+    ResponseDone,
+    Transcript,
+    UserStartedSpeaking,
+    UserStoppedSpeaking,
+)
+from .metrics import TurnRecorder, ms
+
+
+class View:
+    def __init__(self, console: Console, recorder: TurnRecorder, fps: float = 10.0) -> None:
+        self.console = console
+        self.recorder = recorder
+        self.state = "listening"
+        self.level_db = -90.0
+        self.lines: deque[Text] = deque(maxlen=12)
+        self.fancy = console.is_terminal
+        self._live: Live | None = None
+        self._min_interval = 1.0 / fps
+        self._last_draw = 0.0
+
+    def __enter__(self) -> View:
+        if self.fancy:
+            self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    # --- inputs ---------------------------------------------------------------
+
+    def level(self, db: float) -> None:
+        self.level_db = db
+        self._draw()
+
+    def status(self, message: str) -> None:
+        self._say(Text(f"[{message}]", style="yellow"), force=True)
+
+    def observe(self, event: Any) -> None:
+        if isinstance(event, UserStartedSpeaking):
+            self.state = "hearing you"
+        elif isinstance(event, UserStoppedSpeaking):
+            self.state = "thinking"
+        elif isinstance(event, Transcript):
+            self._say(Text(f"you:   {event.text}", style="cyan"))
+        elif isinstance(event, AgentSpeechSent):
+            self.state = "speaking"
+            turn = self.recorder._by_response.get(event.response_id)
+            if turn is not None and turn.first_audio_at == event.position:
+                self._say(Text(f"        ({ms(event.position - turn.speech_end):.0f} ms to first audio)", style="dim"))
+        elif isinstance(event, ResponseDone):
+            if event.error:
+                self._say(Text(f"agent turn dropped: {event.error}", style="red"), force=True)
+            else:
+                self._say(Text(f"agent: {event.text}", style="green"))
+        elif isinstance(event, Interruption):
+            self.state = "hearing you"
+            self._say(Text("        (interrupted)", style="dim"))
+        elif isinstance(event, ErrorEvent):
+            self._say(Text(f"error in {event.where}: {event.message}", style="red"), force=True)
+
+    def idle(self) -> None:
+        if self.state == "speaking":
+            self.state = "listening"
+            if self.fancy:
+                self._draw(force=True)
+            else:
+                self.console.print(Text("        (done speaking)", style="dim"), soft_wrap=True)
+
+    # --- output ---------------------------------------------------------------
+
+    def _say(self, line: Text, force: bool = False) -> None:
+        if self.fancy:
+            self.lines.append(line)
+            self._draw(force=True)
+        else:
+            self.console.print(line, soft_wrap=True)
+
+    def _draw(self, force: bool = False) -> None:
+        if self._live is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < self._min_interval:
+            return
+        self._last_draw = now
+        self._live.update(self._render(), refresh=True)
+
+    def _render(self) -> Panel:
+        bars = max(0, min(30, int((self.level_db + 70) / 2)))
+        meter = Text("mic " + "█" * bars + "·" * (30 - bars), style="magenta")
+        head = Text(f"{self.state:<12}", style="bold")
+        return Panel(Group(head + meter, *self.lines), title="voice-agent (Ctrl-C to quit)")
