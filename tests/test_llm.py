@@ -136,7 +136,7 @@ async def test_interrupted_route_closes_the_http_stream(llm_server: ScriptedLLM,
             await three.wait()
             await bus.publish(StopIt())
             count_at_interrupt = len(received)
-            await asyncio.wait_for(llm_server.stream_closed.wait(), timeout=5)
+            assert await asyncio.to_thread(llm_server.stream_closed.wait, 5)
             await bus.drain()
         await chat.aclose()
     assert len(received) <= count_at_interrupt + 1

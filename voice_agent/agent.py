@@ -3,10 +3,17 @@
     UserStoppedSpeaking --stt--> Transcript --llm+sentences--> SentenceChunk --tts--> AudioChunk --sink
                                            \\-> TextChunk, ResponseDone (shown, recorded)
 
-Each arrow is a route; every route of a reply is interrupted by the user
-starting to speak, and every chunk carries its reply's id so the sink can
-refuse audio from a reply that is no longer current. The same `Agent` runs
-on a microphone, a WAV file or a test: sources and sinks are passed in.
+Each arrow is a route. The reply routes are interrupted together by one
+`Interruption`; every chunk carries its reply's id and the sink refuses audio
+of a reply that is no longer current. The same `Agent` runs on a microphone,
+a WAV file or a test: sources and sinks are passed in.
+
+Barge-in, by what the user could hear when they started speaking:
+- nothing yet (transcribing, thinking, synthesizing): they are still talking,
+  so the pending reply is dropped at once and their words join the next turn;
+- the agent's voice: after `bargein.min_speech_ms` of their speech the output
+  is silenced, the history keeps only the words that played, and if their
+  speech turns out to hold no words the agent resumes what it was saying.
 """
 
 from __future__ import annotations
@@ -19,13 +26,17 @@ from typing import Protocol
 import numpy as np
 
 from .audio_out import Placed
+from .bargein import Spoken, heard_text, unheard_text
+from .config import BargeInConfig
 from .events import (
+    SAMPLE_RATE,
     AgentResponse,
     AgentSpeechSent,
     AudioChunk,
     ErrorEvent,
     Interruption,
     ResponseDone,
+    Resume,
     SentenceChunk,
     TextChunk,
     Transcript,
@@ -64,23 +75,48 @@ class Parts:
     llm: ChatBackend
 
 
+@dataclass
+class _Reply:
+    """Bookkeeping of the reply being produced or played."""
+
+    id: int
+    user_text: str
+    sentences: list[str]
+    spoken: list[Spoken]
+    text: str = ""
+    recorded: bool = False  # its text is in the history
+    heard_before: str = ""  # a resumed reply: what was heard before the false interruption
+
+
 class Agent:
-    def __init__(self, parts: Parts, history: History, sink: Sink, first_clause_min_chars: int = 12) -> None:
+    def __init__(
+        self,
+        parts: Parts,
+        history: History,
+        sink: Sink,
+        bargein: BargeInConfig | None = None,
+        first_clause_min_chars: int = 12,
+    ) -> None:
         self.parts = parts
         self.history = history
         self.sink = sink
+        self.bargein = bargein or BargeInConfig()
         self.first_clause_min_chars = first_clause_min_chars
         self.bus = Bus()
-        self.current: int | None = None  # id of the reply being produced or played
+        self.reply: _Reply | None = None  # the current reply
+        self.interruptions: list[Interruption] = []
         self._next_id = 0
+        self._speech_start: int | None = None  # the user is speaking since here
+        self._unanswered = ""  # words of a turn the user went on speaking over
+        self._resume: Resume | None = None
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
         cut = (Interruption,)
-        bus.on(UserStartedSpeaking).map(self._maybe_interrupt)
+        bus.on(UserStartedSpeaking, UserStoppedSpeaking).map(self._track_user)
         bus.on(UserStoppedSpeaking).stream(self._transcribe).broadcast().named("stt")
         self._reply_routes = [
-            bus.on(Transcript).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
+            bus.on(Transcript, Resume).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
             bus.on(SentenceChunk).interrupt_on(*cut).stream(self._speak).broadcast().named("tts"),
             bus.on(AudioChunk).interrupt_on(*cut).map(self._play).broadcast().named("sink"),
         ]
@@ -88,31 +124,56 @@ class Agent:
         bus.on(ErrorEvent).map(lambda e: log.error("%s: %s", e.where, e.message))
 
     @property
-    def busy(self) -> bool:
-        """Anything still to hear or say (used to take turns politely)."""
-        return not self.bus.idle or self.sink.playing()
+    def current(self) -> int | None:
+        return self.reply.id if self.reply else None
+
+    @property
+    def replying(self) -> bool:
+        """A reply is being produced or is still playing."""
+        return any(r.busy for r in self._reply_routes) or self.sink.playing()
 
     # --- the stages -------------------------------------------------------------
 
-    async def _transcribe(self, turn: UserStoppedSpeaking) -> AsyncIterator[Transcript]:
+    def _track_user(self, event: UserStartedSpeaking | UserStoppedSpeaking) -> None:
+        self._speech_start = event.position if isinstance(event, UserStartedSpeaking) else None
+
+    async def _transcribe(self, turn: UserStoppedSpeaking) -> AsyncIterator[Transcript | Resume]:
         result = await self.parts.stt.transcribe(turn.audio)
         log.info("heard %r (%.0f ms)", result.text, result.seconds * 1000)
         if result.text:
-            yield Transcript(result.text, turn.start, turn.end, turn.decided_at)
+            self._resume = None
+            text = f"{self._unanswered} {result.text}".strip()
+            self._unanswered = ""
+            yield Transcript(text, turn.start, turn.end, turn.decided_at)
+        elif self._resume is not None:
+            log.info("false interruption: resuming")
+            resume, self._resume = self._resume, None
+            yield resume
 
-    async def _respond(self, transcript: Transcript) -> AsyncIterator[AgentResponse]:
+    async def _respond(self, trigger: Transcript | Resume) -> AsyncIterator[AgentResponse]:
+        if isinstance(trigger, Transcript) and self._speech_start is not None:
+            # The user is talking again already: this turn is not over, keep its words.
+            self._unanswered = f"{self._unanswered} {trigger.text}".strip()
+            return
         self._next_id += 1
-        rid = self.current = self._next_id
-        self.history.add_user(transcript.text)
+        rid = self._next_id
+        user_text = trigger.text if isinstance(trigger, Transcript) else ""
+        heard_before = trigger.heard if isinstance(trigger, Resume) else ""
+        self.reply = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before)
+        if isinstance(trigger, Transcript):
+            self.history.add_user(trigger.text)
+            stream = reply(self.parts.llm, self.history.messages(), rid)
+        else:
+            stream = _fixed_reply(trigger, rid)
         buffer = SentenceBuffer(first_clause_min_chars=self.first_clause_min_chars)
-        index = 0
-        async for chunk in reply(self.parts.llm, self.history.messages(), rid):
+        async for chunk in stream:
             sentences = buffer.push(chunk.text) if isinstance(chunk, TextChunk) else buffer.flush()
             if isinstance(chunk, TextChunk):
+                self.reply.text += chunk.text
                 yield chunk
             for sentence in sentences:
-                yield SentenceChunk(rid, sentence, index)
-                index += 1
+                self.reply.sentences.append(sentence)
+                yield SentenceChunk(rid, sentence, len(self.reply.sentences) - 1)
             if isinstance(chunk, ResponseDone):
                 yield chunk
 
@@ -123,28 +184,58 @@ class Agent:
             yield audio
 
     def _play(self, audio: AudioChunk) -> AgentSpeechSent | None:
-        if audio.response_id != self.current:
+        if self.reply is None or audio.response_id != self.reply.id:
             return None  # stale audio from a reply the user cut off
         placed = self.sink.play(audio)
+        self.reply.spoken.append(Spoken(placed.start, placed.end, audio.text, audio.sentence_index))
         return AgentSpeechSent(audio.response_id, audio.text, placed.start)
 
     def _finish(self, done: ResponseDone) -> None:
+        if done.response_id != self.current:
+            return
+        assert self.reply is not None
         if done.error:
             self.history.drop_last_user()  # the turn is dropped; the user can ask again
-        elif done.response_id == self.current:
+        elif not self.reply.user_text:
+            self.history.replace_last_assistant(done.text)  # a resumed reply, now complete
+        else:
             self.history.add_assistant(done.text)
+        self.reply.recorded = not done.error
 
-    @property
-    def replying(self) -> bool:
-        """A reply is being produced or is still playing."""
-        return any(r.busy for r in self._reply_routes) or self.sink.playing()
+    # --- barge-in ---------------------------------------------------------------
 
-    async def _maybe_interrupt(self, started: UserStartedSpeaking) -> None:
-        if self.current is not None and self.replying:
-            stopped_at = self.sink.stop()
-            log.info("interrupted reply %s at %d", self.current, stopped_at)
-            rid, self.current = self.current, None
-            await self.bus.publish(Interruption(rid, started.position))
+    def _check_bargein(self, now: int) -> Interruption | None:
+        """Called every frame: has the user's speech cut the current reply off?"""
+        if self._speech_start is None or self.reply is None or not self.replying:
+            return None
+        audible = any(p.start < now for p in self.reply.spoken)
+        if audible and now - self._speech_start < self.bargein.min_speech_ms * SAMPLE_RATE // 1000:
+            return None  # maybe a cough: give it a moment
+        return self._interrupt(self._speech_start, audible)
+
+    def _interrupt(self, speech_start: int, audible: bool) -> Interruption:
+        reply, self.reply = self.reply, None
+        assert reply is not None
+        stopped_at = self.sink.stop()
+        heard = heard_text(reply.spoken, stopped_at) if audible else ""
+        if audible:
+            self._record_heard(reply, heard)
+            rest = unheard_text(reply.sentences, reply.spoken, stopped_at, self.bargein.resume)
+            self._resume = Resume(rest, reply.text, heard) if rest else None
+        elif reply.user_text:
+            self.history.drop_last_user()  # they were still talking: this becomes one turn
+            self._unanswered = f"{self._unanswered} {reply.user_text}".strip()
+        log.info("interrupted reply %d at %d; heard %r", reply.id, stopped_at, heard)
+        event = Interruption(reply.id, speech_start, stopped_at, heard)
+        self.interruptions.append(event)
+        return event
+
+    def _record_heard(self, reply: _Reply, heard: str) -> None:
+        text = f"{reply.heard_before} {heard}".strip()
+        if reply.recorded or not reply.user_text:
+            self.history.replace_last_assistant(text, interrupted=True)
+        else:
+            self.history.add_assistant(text, interrupted=True)
 
     # --- feeding it -------------------------------------------------------------
 
@@ -157,6 +248,15 @@ class Agent:
         async for position, frame in source.frames():
             for event in vad.process(position, frame):
                 await self.bus.publish(event)
+            interruption = self._check_bargein(position + len(frame))
+            if interruption is not None:
+                await self.bus.publish(interruption)
             if fast:
                 await self.bus.drain()
         await self.bus.drain()
+
+
+async def _fixed_reply(resume: Resume, rid: int) -> AsyncIterator[AgentResponse]:
+    """A reply whose text is already known (resuming after a false interruption)."""
+    yield TextChunk(rid, resume.text)
+    yield ResponseDone(rid, resume.full_text)

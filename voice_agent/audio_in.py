@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -76,33 +77,51 @@ def read_audio(path: str | Path) -> np.ndarray:
     return mono
 
 
-class TurnTakingSource:
-    """User turns from audio clips, each spoken once the agent has finished.
+@dataclass(frozen=True)
+class Say:
+    """The user speaks this audio (16 kHz mono)."""
 
-    Between clips it feeds silence until `agent_done()` says the agent has
-    nothing left to say, then `gap_s` more, as a polite person would. In
-    real-time mode frames arrive at the pace of the clock; in fast mode they
-    come as fast as the session takes them (the session lets the pipeline
-    settle after each frame, so processing takes no time on the timeline).
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Until:
+    """Silence until `condition()` has held for `hold_s` (at most `max_s`)."""
+
+    condition: Callable[[], bool]
+    hold_s: float = 0.0
+    max_s: float = 60.0
+
+
+Step = Say | Pause | Until
+
+
+def turn_taking(clips: list[np.ndarray], agent_done: Callable[[], bool], lead_s: float = 0.5, gap_s: float = 0.6) -> list[Step]:
+    """Each clip spoken once the agent has finished answering the one before, as a polite person would."""
+    steps: list[Step] = [Pause(lead_s)]
+    for clip in clips:
+        steps += [Say(clip), Until(agent_done, hold_s=gap_s)]
+    return steps
+
+
+class ScriptedSource:
+    """A user following a script, on the session's timeline.
+
+    In real-time mode frames arrive at the pace of the clock; in fast mode
+    they come as fast as the session takes them (the session lets the
+    pipeline settle after each frame, so processing takes no time on the
+    timeline). `Until` steps let a test speak at a chosen stage of a reply.
     """
 
-    def __init__(
-        self,
-        clips: list[np.ndarray],
-        frame_len: int,
-        agent_done: Callable[[], bool],
-        clock: WallClock | FrameClock,
-        lead_s: float = 0.5,
-        gap_s: float = 0.6,
-        max_wait_s: float = 60.0,
-    ) -> None:
-        self.clips = clips
+    def __init__(self, steps: list[Step], frame_len: int, clock: WallClock | FrameClock) -> None:
+        self.steps = steps
         self.frame_len = frame_len
-        self.agent_done = agent_done
         self.clock = clock
-        self.lead = int(lead_s * SAMPLE_RATE)
-        self.gap = int(gap_s * SAMPLE_RATE)
-        self.max_wait = int(max_wait_s * SAMPLE_RATE)
         self.fed: list[np.ndarray] = []  # everything fed, for the output's user track
         self.position = 0
 
@@ -111,31 +130,21 @@ class TurnTakingSource:
 
     async def frames(self) -> AsyncIterator[tuple[int, np.ndarray]]:
         silence = np.zeros(self.frame_len, np.float32)
-        async for item in self._feed_silence(self.lead, silence):
-            yield item
-        for clip in self.clips:
-            padded = np.concatenate([clip, np.zeros(-len(clip) % self.frame_len, np.float32)])
-            for i in range(0, len(padded), self.frame_len):
-                yield await self._emit(padded[i : i + self.frame_len])
-            async for item in self._wait_for_agent(silence):
-                yield item
-
-    async def _wait_for_agent(self, silence: np.ndarray) -> AsyncIterator[tuple[int, np.ndarray]]:
-        waited = 0
-        quiet_since = None
-        while waited < self.max_wait:
-            if self.agent_done():
-                quiet_since = self.position if quiet_since is None else quiet_since
-                if self.position - quiet_since >= self.gap:
-                    return
+        for step in self.steps:
+            if isinstance(step, Say):
+                padded = np.concatenate([step.audio, np.zeros(-len(step.audio) % self.frame_len, np.float32)])
+                for i in range(0, len(padded), self.frame_len):
+                    yield await self._emit(padded[i : i + self.frame_len])
+            elif isinstance(step, Pause):
+                for _ in range(int(step.seconds * SAMPLE_RATE) // self.frame_len):
+                    yield await self._emit(silence)
             else:
-                quiet_since = None
-            yield await self._emit(silence)
-            waited += self.frame_len
-
-    async def _feed_silence(self, n: int, silence: np.ndarray) -> AsyncIterator[tuple[int, np.ndarray]]:
-        for _ in range(0, n, self.frame_len):
-            yield await self._emit(silence)
+                held = 0
+                for _ in range(int(step.max_s * SAMPLE_RATE) // self.frame_len):
+                    held = held + self.frame_len if step.condition() else 0
+                    if held > step.hold_s * SAMPLE_RATE:
+                        break
+                    yield await self._emit(silence)
 
     async def _emit(self, frame: np.ndarray) -> tuple[int, np.ndarray]:
         position = self.position

@@ -24,6 +24,10 @@ class Placed:
     start: int  # input-clock position where this audio starts playing
     end: int
     chunk: AudioChunk
+    planned_end: int = 0  # where it would have ended had it not been cut off
+
+    def __post_init__(self) -> None:
+        self.planned_end = self.planned_end or self.end
 
 
 class TimelineSink:
@@ -58,7 +62,7 @@ class TimelineSink:
                 continue
             if p.end > now:
                 cut = round((now - p.start) * self.rate / SAMPLE_RATE)
-                p = Placed(p.start, now, _truncated(p.chunk, cut))
+                p = Placed(p.start, now, _truncated(p.chunk, cut), planned_end=p.end)
             kept.append(p)
         self.placed = kept
         self.cursor = min(self.cursor, now)
@@ -67,7 +71,7 @@ class TimelineSink:
     def render(self, user: np.ndarray, stereo: bool = True) -> np.ndarray:
         """The conversation at the sink's rate: user left and agent right, or a mono mix."""
         user_out = soxr.resample(user, SAMPLE_RATE, self.rate) if len(user) else np.zeros(0, np.float32)
-        end = max([len(user_out)] + [round(p.end * self.rate / SAMPLE_RATE) for p in self.placed])
+        end = max([len(user_out)] + [round(p.start * self.rate / SAMPLE_RATE) + len(p.chunk.samples) for p in self.placed])
         agent = np.zeros(end, np.float32)
         for p in self.placed:
             at = round(p.start * self.rate / SAMPLE_RATE)

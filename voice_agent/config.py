@@ -100,12 +100,19 @@ class AudioConfig:
 
 
 @dataclass
+class BargeInConfig:
+    min_speech_ms: int = 200  # user speech over the agent's voice needed to cut it off
+    resume: str = "repeat"  # after a false interruption: "repeat" the cut sentence, or "continue"
+
+
+@dataclass
 class Config:
     llm: LLMConfig = field(default_factory=LLMConfig)
     vad: VADConfig = field(default_factory=VADConfig)
     stt: STTConfig = field(default_factory=STTConfig)
     tts: TTSConfig = field(default_factory=TTSConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    bargein: BargeInConfig = field(default_factory=BargeInConfig)
     models_dir: str = str(Path(__file__).resolve().parent.parent / "models")
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from ._compat import TaskGroup
 from .agent import Agent, Parts
-from .audio_in import FrameClock, TurnTakingSource, WallClock, read_audio
+from .audio_in import FrameClock, ScriptedSource, WallClock, read_audio, turn_taking
 from .audio_out import TimelineSink
 from .config import Config
 from .events import AgentSpeechSent, ResponseDone, Transcript
@@ -54,9 +54,9 @@ async def run_demo(
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
     history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_chars)
-    agent = Agent(parts, history, sink)
+    agent = Agent(parts, history, sink, cfg.bargein)
     vad = Vad(cfg.vad)
-    source = TurnTakingSource(clips, vad.frame_len, agent_done=lambda: not agent.replying, clock=clock)
+    source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying), vad.frame_len, clock)
     recorder = TurnRecorder(clock)
     agent.bus.tap(recorder.observe)
     agent.bus.tap(_printer(console, recorder))

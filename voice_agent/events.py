@@ -111,7 +111,18 @@ class Interruption(Event):
     """The user cut the agent off; everything of `response_id` must stop."""
 
     response_id: int | None
-    position: int
+    position: int  # where the user's speech started
+    silenced_at: int  # where the agent's output went silent
+    heard: str = ""  # what the user heard of the reply
+
+
+@dataclass(frozen=True)
+class Resume(Event):
+    """A false interruption (no words in it): say the rest of the cut reply."""
+
+    text: str  # what is left to say
+    full_text: str  # the whole reply as the history should hold it
+    heard: str = ""  # what had been heard before the false interruption
 
 
 # --- tools -----------------------------------------------------------------

@@ -28,6 +28,12 @@ class History:
         self._messages.append({"role": "assistant", "content": text})
         self._trim()
 
+    def replace_last_assistant(self, text: str, interrupted: bool = False) -> None:
+        """Rewrite the latest reply (to what was really heard of it)."""
+        if self._messages and self._messages[-1]["role"] == "assistant":
+            del self._messages[-1]
+        self.add_assistant(text, interrupted)
+
     def add(self, message: dict[str, Any]) -> None:
         """Any other message (tool calls and results)."""
         self._messages.append(message)

@@ -67,6 +67,7 @@ class TurnRecorder:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.turns: list[Turn] = []
+        self.interruptions: list[dict[str, Any]] = []
         self._by_response: dict[int, Turn] = {}
 
     def observe(self, event: Any) -> None:
@@ -91,8 +92,20 @@ class TurnRecorder:
         elif isinstance(event, ResponseDone):
             turn = self._turn(event.response_id)
             turn.agent_text, turn.error = event.text, event.error
-        elif isinstance(event, Interruption) and event.response_id in self._by_response:
-            self._by_response[event.response_id].interrupted = True
+        elif isinstance(event, Interruption):
+            if event.response_id in self._by_response:
+                self._by_response[event.response_id].interrupted = True
+            self.interruptions.append(
+                {
+                    "response_id": event.response_id,
+                    "user_speech_start_ms": ms(event.position),
+                    "decided_at_ms": ms(now),
+                    "silent_at_ms": ms(event.silenced_at),
+                    # from the start of the user's speech to the agent's output going silent
+                    "stop_ms": ms(event.silenced_at - event.position),
+                    "heard": event.heard,
+                }
+            )
 
     def _turn(self, response_id: int) -> Turn:
         if response_id not in self._by_response:
@@ -107,7 +120,7 @@ class TurnRecorder:
 
     def report(self) -> dict[str, Any]:
         turns = [t.report() for t in self.turns if t.user_text]
-        out: dict[str, Any] = {"turns": turns}
+        out: dict[str, Any] = {"turns": turns, "interruptions": self.interruptions}
         if not turns:
             out["note"] = "no user turn was heard"
         return out

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import re
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -68,8 +69,10 @@ class ScriptedLLM:
         self.disconnects: list[Disconnect] = []
         self.completed = 0
         self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self.port = 0
-        self.stream_closed = asyncio.Event()
+        self.stream_closed = threading.Event()
 
     # --- control ------------------------------------------------------------
 
@@ -82,6 +85,7 @@ class ScriptedLLM:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def start(self, port: int = 0) -> ScriptedLLM:
+        """Serve from this event loop (the standalone server does this)."""
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
@@ -97,11 +101,35 @@ class ScriptedLLM:
             await self._runner.cleanup()
             self._runner = None
 
+    # In tests the server runs on its own thread and event loop, like a real
+    # server in another process: its connection tasks are not the agent's.
+
+    def start_in_thread(self) -> ScriptedLLM:
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.start())
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self.stop())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, name="scripted-llm", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop_thread(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
     async def __aenter__(self) -> ScriptedLLM:
-        return await self.start()
+        return self.start_in_thread()
 
     async def __aexit__(self, *exc: Any) -> None:
-        await self.stop()
+        self.stop_thread()
 
     # --- HTTP -----------------------------------------------------------------
 
@@ -115,16 +143,15 @@ class ScriptedLLM:
         if reply.fault in ("500", "401", "429"):
             return _error(int(reply.fault))
         ttft = self.ttft_ms if reply.ttft_ms is None else reply.ttft_ms
-        if reply.fault == "hang":
-            await asyncio.Event().wait()
-        await asyncio.sleep(ttft / 1000)
-        if not body.get("stream"):
-            return web.json_response(_completion(self.model, reply.text))
-
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(request)
         sent = 0
         try:
+            if reply.fault == "hang":
+                await asyncio.Event().wait()
+            await asyncio.sleep(ttft / 1000)  # the scripted time to first token
+            if not body.get("stream"):
+                return web.json_response(_completion(self.model, reply.text))
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await resp.prepare(request)
             for i, token in enumerate(split_tokens(reply.text)):
                 if reply.fault == "drop" and i == reply.drop_after:
                     request.transport.close()  # type: ignore[union-attr]

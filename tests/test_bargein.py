@@ -1,0 +1,242 @@
+"""Barge-in on the timeline: the user speaks at each stage of a reply.
+
+Real models, real speech, a real HTTP LLM server, real-time pace. Each
+scenario asserts: the output is silent within one block of the decision, the
+LLM connection was closed when it was still open, no task is left, the next
+reply holds nothing of the old one, and the history ends at a heard word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import SPEECH
+from voice_agent.agent import Agent, Parts
+from voice_agent.audio_in import Pause, ScriptedSource, Say, Step, Until, WallClock, read_audio
+from voice_agent.audio_out import TimelineSink
+from voice_agent.bargein import Spoken, heard_text, unheard_text
+from voice_agent.config import Config, LLMConfig
+from voice_agent.events import AgentSpeechSent, Interruption, ResponseDone, Transcript, UserStoppedSpeaking
+from voice_agent.history import INTERRUPTED_MARK, History
+from voice_agent.llm import OpenAIChat
+from voice_agent.scripted_llm import Reply, ScriptedLLM
+from voice_agent.sentences import speakable
+from voice_agent.stt import Transcriber
+from voice_agent.testing import no_leaked_tasks
+from voice_agent.tts import Synthesizer
+
+CFG = Config()
+BLOCK = 320  # one 20 ms block on the input clock
+LONG = (
+    "The old lighthouse stood on the rocks for two hundred years. Sailors trusted its light on every "
+    "stormy night. Its keeper climbed the stairs each evening. Nobody remembers his name today."
+)
+SHORT = "Seven of clubs, noted."
+Q1 = read_audio(SPEECH / "ps_goforward.wav")
+Q2 = read_audio(SPEECH / "ps_cards_003.wav")
+
+
+def cough() -> np.ndarray:
+    """A 400 ms broadband burst: speech-like to a VAD, no words to Whisper."""
+    rng = np.random.default_rng(0)
+    n = 6400
+    burst = np.convolve(rng.normal(0, 0.5, n), np.ones(8) / 8, "same")
+    return (burst * np.sin(np.pi * np.arange(n) / n) ** 0.5).astype(np.float32)
+
+
+# --- pure: what was heard -------------------------------------------------------
+
+
+def test_heard_text_cuts_at_a_word_boundary() -> None:
+    spoken = [Spoken(0, 1000, "one two three four", 0), Spoken(1000, 2000, "five six", 1)]
+    assert heard_text(spoken, 0) == ""
+    assert heard_text(spoken, 600) == "one two"  # 60 % of four words: two whole words
+    assert heard_text(spoken, 1000) == "one two three four"
+    assert heard_text(spoken, 1999) == "one two three four five"
+    assert heard_text(spoken, 5000) == "one two three four five six"
+
+
+def test_unheard_text_repeats_or_continues() -> None:
+    sentences = ["One two three four.", "Five six.", "Seven."]
+    spoken = [Spoken(0, 1000, "One two three four.", 0), Spoken(1000, 2000, "Five six.", 1)]
+    assert unheard_text(sentences, spoken, 1500, "repeat") == "Five six. Seven."
+    assert unheard_text(sentences, spoken, 1500, "continue") == "six. Seven."
+    assert unheard_text(sentences, spoken, 500, "continue") == "three four. Five six. Seven."
+    assert unheard_text(sentences, spoken, 9999, "repeat") == "Seven."
+    with pytest.raises(ValueError):
+        unheard_text(sentences, spoken, 0, "rewind")
+
+
+# --- scenarios ----------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    clock: WallClock
+    events: list[tuple[int, Any]] = field(default_factory=list)
+
+    def observe(self, event: Any) -> None:
+        self.events.append((self.clock.now(), event))
+
+    def count(self, kind: type) -> int:
+        return sum(isinstance(e, kind) for _, e in self.events)
+
+    def when(self, kind: type) -> int:
+        return next(t for t, e in self.events if isinstance(e, kind))
+
+
+@pytest.fixture(scope="module")
+def models() -> tuple[Transcriber, Synthesizer]:
+    return Transcriber(CFG.stt, CFG.models_dir), Synthesizer(CFG.tts, CFG.models_dir, CFG.audio.output_rate)
+
+
+async def converse(
+    server: ScriptedLLM, models: tuple[Transcriber, Synthesizer], script: Callable[[Agent, Seen, WallClock], list[Step]]
+) -> tuple[Agent, Seen, TimelineSink]:
+    llm = OpenAIChat(LLMConfig(base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
+    clock = WallClock()
+    sink = TimelineSink(clock, CFG.audio.output_rate)
+    agent = Agent(Parts(*models, llm=llm), History(CFG.llm.system_prompt), sink, CFG.bargein)
+    from voice_agent.vad import Vad
+
+    vad = Vad(CFG.vad)
+    seen = Seen(clock)
+    agent.bus.tap(seen.observe)
+    source = ScriptedSource(script(agent, seen, clock), vad.frame_len, clock)
+    async with no_leaked_tasks():
+        async with agent.bus:
+            clock.start()
+            await agent.listen(source, vad)
+        await llm.aclose()
+    return agent, seen, sink
+
+
+def finished(agent: Agent, seen: Seen, reply_id: int) -> Until:
+    """Silence until reply `reply_id` has been streamed and played out."""
+
+    def done() -> bool:
+        return any(isinstance(e, ResponseDone) and e.response_id == reply_id for _, e in seen.events) and not agent.replying
+
+    return Until(done, hold_s=0.3, max_s=30)
+
+
+def check_cut(agent: Agent, seen: Seen, sink: TimelineSink, old_text: str, new_text: str) -> Interruption:
+    """The common promises of every audible interruption."""
+    (cut,) = agent.interruptions
+    decided = seen.when(Interruption)
+    assert cut.silenced_at - decided <= BLOCK, "silent within one block of the decision"
+    old = [p for p in sink.placed if p.chunk.response_id == cut.response_id]
+    assert old and max(p.end for p in old) <= cut.silenced_at + BLOCK, "nothing of the old reply plays after"
+    later = [p for p in sink.placed if p.start >= cut.silenced_at]
+    assert later and all(p.chunk.response_id != cut.response_id for p in later)
+    new_words = set(speakable(new_text).split())
+    assert all(set(p.chunk.text.split()) <= new_words for p in later), "the next reply holds nothing old"
+    # The history holds exactly the heard words of the cut reply, marked as interrupted.
+    cut_message = agent.history.turns[1]["content"]
+    assert cut_message.endswith(INTERRUPTED_MARK)
+    heard = cut_message[: -len(INTERRUPTED_MARK)]
+    assert heard == cut.heard and heard
+    assert speakable(old_text).startswith(heard), "a prefix of the reply, ending at a whole word"
+    assert heard == heard_text([Spoken(p.start, p.planned_end, p.chunk.text, 0) for p in old], cut.silenced_at)
+    return cut
+
+
+async def test_interrupt_mid_playback(models) -> None:
+    async with ScriptedLLM(tokens_per_s=6) as server:  # still streaming while it speaks
+        server.push(LONG, SHORT)
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
+            return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.2), Say(Q2), finished(agent, seen, 2)]
+
+        agent, seen, sink = await converse(server, models, script)
+    check_cut(agent, seen, sink, LONG, SHORT)
+    assert len(server.disconnects) == 1, "the LLM stream was closed"
+    assert server.requests[1]["messages"][-1]["content"].lower().count("clubs") == 1
+    cut = agent.interruptions[0]
+    print(f"\nmid-playback: heard {cut.heard!r}; silent {(cut.silenced_at - cut.position) / 16:.0f} ms after speech began")
+
+
+async def test_interrupt_between_sentences(models) -> None:
+    async with ScriptedLLM() as server:
+        server.push(LONG, SHORT)
+        lead = (CFG.vad.min_speech_ms + CFG.bargein.min_speech_ms) * 16
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            def near_first_sentence_end() -> bool:
+                reply = agent.reply
+                ends = [p.end for p in reply.spoken if p.sentence_index == 0] if reply else []
+                return bool(ends) and clock.now() >= max(ends) - lead
+
+            return [Pause(0.3), Say(Q1), Until(near_first_sentence_end), Say(Q2), finished(agent, seen, 2)]
+
+        agent, seen, sink = await converse(server, models, script)
+    cut = check_cut(agent, seen, sink, LONG, SHORT)
+    first = speakable(LONG.split(". ")[0])
+    assert abs(len(cut.heard.split()) - len(first.split())) <= 3, (cut.heard, first)
+
+
+async def test_interrupt_while_waiting_for_the_first_token(models) -> None:
+    async with ScriptedLLM() as server:
+        server.push(Reply(LONG, ttft_ms=4000), SHORT)
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            return [Pause(0.3), Say(Q1), Until(lambda: seen.count(Transcript) > 0), Say(Q2), finished(agent, seen, 2)]
+
+        agent, seen, sink = await converse(server, models, script)
+    (cut,) = agent.interruptions
+    assert cut.heard == "" and cut.silenced_at - seen.when(Interruption) <= BLOCK
+    assert len(server.disconnects) == 1, "the waiting request was closed"
+    # Nothing was said, so the user was simply still talking: both parts make one turn.
+    last_user = server.requests[1]["messages"][-1]["content"].lower()
+    assert "forward" in last_user and "clubs" in last_user
+    assert [m["role"] for m in agent.history.turns] == ["user", "assistant"]
+    assert {p.chunk.response_id for p in sink.placed} == {2}
+
+
+async def test_speech_during_transcription_joins_the_turn(models) -> None:
+    async with ScriptedLLM() as server:
+        server.push(SHORT)
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            stt_running = lambda: seen.count(UserStoppedSpeaking) > 0  # noqa: E731
+            return [Pause(0.3), Say(Q1), Until(stt_running), Say(Q2), finished(agent, seen, 1)]
+
+        agent, seen, sink = await converse(server, models, script)
+    assert len(server.requests) == 1, "one reply, to the whole of what was said"
+    last_user = server.requests[0]["messages"][-1]["content"].lower()
+    assert "forward" in last_user and "clubs" in last_user
+    assert {p.chunk.response_id for p in sink.placed} == {1}
+
+
+@pytest.mark.parametrize("mode", ["repeat", "continue"])
+async def test_a_cough_is_a_false_interruption_and_the_agent_resumes(models, mode: str) -> None:
+    CFG.bargein.resume = mode
+    try:
+        async with ScriptedLLM() as server:
+            server.push(LONG)
+
+            def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+                playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
+                return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.5), Say(cough()), finished(agent, seen, 2)]
+
+            agent, seen, sink = await converse(server, models, script)
+    finally:
+        CFG.bargein.resume = "repeat"
+    (cut,) = agent.interruptions
+    resumed = [p for p in sink.placed if p.chunk.response_id == 2]
+    assert resumed, "the agent went on speaking"
+    resumed_words = " ".join(p.chunk.text for p in resumed).split()
+    heard = cut.heard.split()
+    all_words = speakable(LONG).split()
+    if mode == "continue":
+        assert resumed_words == all_words[len(heard) :]
+    else:
+        assert resumed_words[-3:] == all_words[-3:] and len(resumed_words) > len(all_words) - len(heard)
+    assert len(server.requests) == 1, "resuming needs no new LLM call"
+    assert agent.history.turns[-1] == {"role": "assistant", "content": LONG}

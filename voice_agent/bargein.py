@@ -1,0 +1,62 @@
+"""What the user heard of an interrupted reply, and what is left to say.
+
+Pure functions over where each piece of audio played on the input clock. A
+piece cut off part-way is credited with the share of its words proportional
+to the share of its audio that played, rounded down to a whole word: the
+history then never claims a word the user did not hear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """One audio piece of the current reply, as placed on the input clock."""
+
+    start: int
+    end: int
+    text: str
+    sentence_index: int
+
+
+def _words_heard(piece: Spoken, stop_at: int) -> int:
+    words = piece.text.split()
+    if stop_at >= piece.end:
+        return len(words)
+    if stop_at <= piece.start:
+        return 0
+    share = (stop_at - piece.start) / max(1, piece.end - piece.start)
+    return int(share * len(words))
+
+
+def heard_text(spoken: list[Spoken], stop_at: int) -> str:
+    """The words that had played by `stop_at`, cut at a word boundary."""
+    words: list[str] = []
+    for piece in spoken:
+        words += piece.text.split()[: _words_heard(piece, stop_at)]
+    return " ".join(words)
+
+
+def unheard_text(sentences: list[str], spoken: list[Spoken], stop_at: int, mode: str = "repeat") -> str:
+    """What is left to say of `sentences` after an interruption at `stop_at`.
+
+    mode "repeat" restarts the sentence that was cut; "continue" picks up at
+    the first word not heard. Sentences not yet played are all left.
+    """
+    if mode not in ("repeat", "continue"):
+        raise ValueError(f"resume mode must be 'repeat' or 'continue', not {mode!r}")
+    heard_per_sentence: dict[int, int] = {}
+    for piece in spoken:
+        heard_per_sentence[piece.sentence_index] = heard_per_sentence.get(piece.sentence_index, 0) + _words_heard(piece, stop_at)
+    rest: list[str] = []
+    for index, sentence in enumerate(sentences):
+        words = sentence.split()
+        heard = heard_per_sentence.get(index, 0)
+        if heard >= len(words):
+            continue  # fully heard
+        if heard and mode == "continue":
+            words = words[heard:]
+        rest.append(" ".join(words))
+    return " ".join(rest)
