@@ -112,6 +112,39 @@ async def test_microphone_unplugged_and_back_keeps_the_conversation(room: Virtua
     assert second[2]["content"] == REPLIES[0]
 
 
+LONG = (
+    "The old lighthouse stood on the rocks for two hundred years. Sailors trusted its light on every "
+    "stormy night. Its keeper climbed the stairs each evening, and nobody remembers his name."
+)
+
+
+async def test_echo_of_the_agent_does_not_interrupt_it_but_the_user_does(room: VirtualRoom) -> None:
+    """Laptop speakers: the speaker is mixed into the mic at -10 dB."""
+    room.echo()
+    async with ScriptedLLM() as server:
+        server.push(LONG, LONG, REPLIES[1])
+        agent = await AgentProcess(
+            room, "--model", "scripted", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"}
+        ).start()
+        try:
+            at = await agent.wait_for(r"\[listening", seconds=120)
+            await room.say(SPEECH / "ps_goforward.wav")
+            first = await agent.wait_for(r"^agent: ", at)
+            done = await agent.wait_for(r"\(done speaking\)", first)
+            assert not any("interrupted" in l for l in agent.lines[at:done]), "the agent cut itself off"
+            await room.say(SPEECH / "ps_goforward.wav")
+            speaking = await agent.wait_for(r"ms to first audio", done)
+            await room.say(SPEECH / "ps_cards_003.wav")  # the user talks over the agent
+            cut = await agent.wait_for(r"\(interrupted\)", speaking)
+            await agent.wait_for(rf"^agent: {REPLIES[1]}", cut)
+            assert await agent.interrupt() == 130
+        finally:
+            await agent.kill()
+    assert "echo cancellation on" in "\n".join(agent.lines)
+    assert sum("(interrupted)" in l for l in agent.lines) == 1
+    assert "clubs" in server.requests[2]["messages"][-1]["content"].lower()
+
+
 def test_no_devices_is_a_clear_error(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -71,6 +71,12 @@ class VirtualRoom:
             self._recorder.wait(timeout=10)
             self._recorder = None
 
+    def echo(self, volume_percent: int = 68) -> None:
+        """Mix the speaker into the microphone, as laptop speakers do (68 % is -10 dB in PulseAudio)."""
+        self.pactl("load-module", "module-loopback", "source=speaker.monitor", "sink=micbus", "latency_msec=40")
+        loopback = next(l for l in self.pactl("list", "short", "sink-inputs").splitlines() if "module-loopback" in l)
+        self.pactl("set-sink-input-volume", loopback.split()[0], f"{volume_percent}%")
+
     def unplug_mic(self) -> None:
         line = next(l for l in self.pactl("list", "short", "modules").splitlines() if "source_name=mic" in l)
         self.pactl("unload-module", line.split()[0])

@@ -41,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--input-device", metavar="D", help="microphone: index or part of the name")
     ap.add_argument("--output-device", metavar="D", help="speaker: index or part of the name")
     ap.add_argument("--metrics", type=Path, metavar="FILE.jsonl", help="append one JSON line per turn")
+    ap.add_argument("--headphones", action="store_true", help="no echo cancellation (the mic cannot hear the agent)")
     _common(ap)
     sub = ap.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="headless demo: WAV in, spoken answer out")
@@ -69,6 +70,8 @@ def build_config(args: argparse.Namespace) -> Config:
         audio = replace(audio, input_device=args.input_device)
     if getattr(args, "output_device", None):
         audio = replace(audio, output_device=args.output_device)
+    if getattr(args, "headphones", False):
+        audio = replace(audio, echo_cancellation=False)
     return replace(cfg, llm=llm, audio=audio)
 
 

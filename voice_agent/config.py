@@ -97,6 +97,7 @@ class AudioConfig:
     block_ms: int = 20  # playback block: the granularity of stopping
     input_device: str | None = None
     output_device: str | None = None
+    echo_cancellation: bool = True  # live mode; turn off with headphones (--headphones)
 
 
 @dataclass

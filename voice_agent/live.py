@@ -64,8 +64,17 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     if metrics:
         agent.bus.tap(metrics.observe)
 
+    echo = None
+    if cfg.audio.echo_cancellation:
+        from .echo import EchoCanceller
+
+        echo = EchoCanceller(speaker.rate)
+        speaker.on_played = echo.played
+
     async def metered() -> AsyncIterator[tuple[int, np.ndarray]]:
         async for position, frame in mic.frames():
+            if echo is not None:
+                frame = echo.process(frame)
             view.level(level_db(frame))
             if not agent.replying:
                 view.idle()
@@ -76,7 +85,8 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
             return metered()
 
     speaker.open()
-    view.status(f"opening the microphone (speaker at {speaker.rate} Hz)")
+    aec = "on" if echo is not None else "off (headphones)"
+    view.status(f"opening the microphone (speaker at {speaker.rate} Hz, echo cancellation {aec})")
     try:
         async with agent.bus:
             await agent.listen(_Source(), vad)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ class Speaker:
         self._queue: deque[np.ndarray] = deque()  # int16 blocks still to play
         self._queued = 0
         self._stream: Any = None
+        self.on_played: Callable[[np.ndarray], None] | None = None  # the echo canceller's reference
 
     def open(self) -> None:
         sd = sounddevice()
@@ -79,6 +81,8 @@ class Speaker:
             self._queued -= filled
         out[filled:] = 0
         self.played_samples += frames
+        if self.on_played is not None:
+            self.on_played(out)
 
     def play(self, chunk: AudioChunk) -> Placed:
         samples = chunk.samples
