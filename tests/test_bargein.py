@@ -21,7 +21,15 @@ from voice_agent.audio_in import Pause, ScriptedSource, Say, Step, Until, WallCl
 from voice_agent.audio_out import TimelineSink
 from voice_agent.bargein import Spoken, heard_text, unheard_text
 from voice_agent.config import Config, LLMConfig
-from voice_agent.events import AgentSpeechSent, Interruption, ResponseDone, Transcript, UserStoppedSpeaking
+from voice_agent.events import (
+    AgentSpeechSent,
+    Interruption,
+    ResponseDone,
+    UserPaused,
+    UserResumed,
+    UserStartedSpeaking,
+    UserStoppedSpeaking,
+)
 from voice_agent.history import INTERRUPTED_MARK, History
 from voice_agent.llm import OpenAIChat
 from voice_agent.scripted_llm import Reply, ScriptedLLM
@@ -37,8 +45,18 @@ LONG = (
     "stormy night. Its keeper climbed the stairs each evening. Nobody remembers his name today."
 )
 SHORT = "Seven of clubs, noted."
+
+
+def trimmed(audio: np.ndarray, keep_ms: int = 100) -> np.ndarray:
+    """The recording from just before its first word: the user starts speaking right away."""
+    frames = audio[: len(audio) // 320 * 320].reshape(-1, 320)
+    db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    first = int(np.argmax(db > np.percentile(db, 10) + 15))
+    return audio[max(0, first * 320 - keep_ms * 16) :]
+
+
 Q1 = read_audio(SPEECH / "ps_goforward.wav")
-Q2 = read_audio(SPEECH / "ps_cards_003.wav")
+Q2 = trimmed(read_audio(SPEECH / "ps_cards_003.wav"))
 
 
 def cough() -> np.ndarray:
@@ -116,11 +134,15 @@ async def converse(
     return agent, seen, sink
 
 
-def finished(agent: Agent, seen: Seen, reply_id: int) -> Until:
-    """Silence until reply `reply_id` has been streamed and played out."""
+def finished(agent: Agent, seen: Seen, text: str, after: type | None = None) -> Until:
+    """Silence until a reply saying `text` (begun after the first `after` event) has played out."""
 
     def done() -> bool:
-        return any(isinstance(e, ResponseDone) and e.response_id == reply_id for _, e in seen.events) and not agent.replying
+        events = [e for _, e in seen.events]
+        if after is not None:
+            starts = [i for i, e in enumerate(events) if isinstance(e, after)]
+            events = events[starts[0] :] if starts else []
+        return any(isinstance(e, ResponseDone) and e.text == text for e in events) and not agent.replying
 
     return Until(done, hold_s=0.3, max_s=30)
 
@@ -147,24 +169,24 @@ def check_cut(agent: Agent, seen: Seen, sink: TimelineSink, old_text: str, new_t
 
 
 async def test_interrupt_mid_playback(models) -> None:
-    async with ScriptedLLM(tokens_per_s=6) as server:  # still streaming while it speaks
-        server.push(LONG, SHORT)
+    async with ScriptedLLM(LONG, tokens_per_s=6) as server:  # still streaming while it speaks
+        server.when("clubs", SHORT)
 
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
             playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
-            return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.2), Say(Q2), finished(agent, seen, 2)]
+            return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.2), Say(Q2), finished(agent, seen, SHORT)]
 
         agent, seen, sink = await converse(server, models, script)
     check_cut(agent, seen, sink, LONG, SHORT)
-    assert len(server.disconnects) == 1, "the LLM stream was closed"
+    assert len(server.disconnects) >= 1, "the LLM stream was closed"
     assert server.requests[1]["messages"][-1]["content"].lower().count("clubs") == 1
     cut = agent.interruptions[0]
     print(f"\nmid-playback: heard {cut.heard!r}; silent {(cut.silenced_at - cut.position) / 16:.0f} ms after speech began")
 
 
 async def test_interrupt_between_sentences(models) -> None:
-    async with ScriptedLLM() as server:
-        server.push(LONG, SHORT)
+    async with ScriptedLLM(LONG) as server:
+        server.when("clubs", SHORT)
         lead = (CFG.vad.min_speech_ms + CFG.bargein.min_speech_ms) * 16
 
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
@@ -173,7 +195,7 @@ async def test_interrupt_between_sentences(models) -> None:
                 ends = [p.end for p in reply.spoken if p.sentence_index == 0] if reply else []
                 return bool(ends) and clock.now() >= max(ends) - lead
 
-            return [Pause(0.3), Say(Q1), Until(near_first_sentence_end), Say(Q2), finished(agent, seen, 2)]
+            return [Pause(0.3), Say(Q1), Until(near_first_sentence_end), Say(Q2), finished(agent, seen, SHORT)]
 
         agent, seen, sink = await converse(server, models, script)
     cut = check_cut(agent, seen, sink, LONG, SHORT)
@@ -183,47 +205,63 @@ async def test_interrupt_between_sentences(models) -> None:
 
 async def test_interrupt_while_waiting_for_the_first_token(models) -> None:
     async with ScriptedLLM() as server:
-        server.push(Reply(LONG, ttft_ms=4000), SHORT)
+        server.when("clubs", SHORT)  # first: the merged turn holds both words
+        server.when("forward", Reply(LONG, ttft_ms=4000))
 
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
-            return [Pause(0.3), Say(Q1), Until(lambda: seen.count(Transcript) > 0), Say(Q2), finished(agent, seen, 2)]
+            turn_over = lambda: seen.count(UserStoppedSpeaking) > 0  # noqa: E731
+            return [Pause(0.3), Say(Q1), Until(turn_over), Say(Q2), finished(agent, seen, SHORT)]
 
         agent, seen, sink = await converse(server, models, script)
     (cut,) = agent.interruptions
     assert cut.heard == "" and cut.silenced_at - seen.when(Interruption) <= BLOCK
-    assert len(server.disconnects) == 1, "the waiting request was closed"
+    assert len(server.disconnects) >= 1 and server.completed == 1, "only the reply to the whole turn completed"
     # Nothing was said, so the user was simply still talking: both parts make one turn.
     last_user = server.requests[1]["messages"][-1]["content"].lower()
     assert "forward" in last_user and "clubs" in last_user
     assert [m["role"] for m in agent.history.turns] == ["user", "assistant"]
-    assert {p.chunk.response_id for p in sink.placed} == {2}
+    assert len({p.chunk.response_id for p in sink.placed}) == 1
+    assert all(p.chunk.text in speakable(SHORT) for p in sink.placed)
 
 
-async def test_speech_during_transcription_joins_the_turn(models) -> None:
-    async with ScriptedLLM() as server:
-        server.push(SHORT)
+@pytest.mark.parametrize("speculate", [True, False])
+async def test_speech_during_transcription_joins_the_turn(models, speculate: bool) -> None:
+    """Speaking on while the last words are transcribed: at the pause when the
+    agent speculates, after the end of the turn when it does not (with the
+    stock 30 s window, whose 300+ ms leave time to speak during it)."""
+    saved = CFG.vad.speculate_ms
+    CFG.vad.speculate_ms = saved if speculate else 0
+    CFG.stt.short_window = speculate
+    try:
+        async with ScriptedLLM(SHORT) as server:
+            stt_starts = UserPaused if speculate else UserStoppedSpeaking
 
-        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
-            stt_running = lambda: seen.count(UserStoppedSpeaking) > 0  # noqa: E731
-            return [Pause(0.3), Say(Q1), Until(stt_running), Say(Q2), finished(agent, seen, 1)]
+            def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+                stt_running = lambda: seen.count(stt_starts) > 0  # noqa: E731
+                return [Pause(0.3), Say(Q1), Until(stt_running), Say(Q2), finished(agent, seen, SHORT, after=UserResumed if speculate else UserStartedSpeaking)]
 
-        agent, seen, sink = await converse(server, models, script)
-    assert len(server.requests) == 1, "one reply, to the whole of what was said"
-    last_user = server.requests[0]["messages"][-1]["content"].lower()
-    assert "forward" in last_user and "clubs" in last_user
-    assert {p.chunk.response_id for p in sink.placed} == {1}
+            agent, seen, sink = await converse(server, models, script)
+    finally:
+        CFG.vad.speculate_ms = saved
+        CFG.stt.short_window = True
+    assert agent.interruptions == []
+    heard_users = [r["messages"][-1]["content"].lower() for r in server.requests]
+    answered = heard_users[-1]
+    assert "forward" in answered and "clubs" in answered, heard_users
+    assert [m["role"] for m in agent.history.turns] == ["user", "assistant"]
+    played = {p.chunk.response_id for p in sink.placed}
+    assert len(played) == 1, "only the reply to the whole turn was heard"
 
 
 @pytest.mark.parametrize("mode", ["repeat", "continue"])
 async def test_a_cough_is_a_false_interruption_and_the_agent_resumes(models, mode: str) -> None:
     CFG.bargein.resume = mode
     try:
-        async with ScriptedLLM() as server:
-            server.push(LONG)
+        async with ScriptedLLM(LONG) as server:
 
             def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
                 playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
-                return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.5), Say(cough()), finished(agent, seen, 2)]
+                return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.5), Say(cough()), finished(agent, seen, LONG, after=Interruption)]
 
             agent, seen, sink = await converse(server, models, script)
     finally:
@@ -238,5 +276,5 @@ async def test_a_cough_is_a_false_interruption_and_the_agent_resumes(models, mod
         assert resumed_words == all_words[len(heard) :]
     else:
         assert resumed_words[-3:] == all_words[-3:] and len(resumed_words) > len(all_words) - len(heard)
-    assert len(server.requests) == 1, "resuming needs no new LLM call"
+    assert server.requests[-1]["messages"][-1]["content"] == agent.history.turns[-2]["content"], "no LLM call after the cough"
     assert agent.history.turns[-1] == {"role": "assistant", "content": LONG}

@@ -47,11 +47,26 @@ def test_clicks_shorter_than_min_speech_are_ignored() -> None:
 
 
 def test_short_dips_do_not_end_a_turn() -> None:
-    cfg = VADConfig(frame_ms=20, min_speech_ms=60, end_of_turn_ms=300)
+    cfg = VADConfig(frame_ms=20, min_speech_ms=60, end_of_turn_ms=300, speculate_ms=0)
     flags = "1" * 10 + "0" * 5 + "1" * 10 + "0" * 20
     events = run_flags(flags, cfg)
     assert [type(e) for e in events] == [UserStartedSpeaking, UserStoppedSpeaking]
     assert events[1].end == 25 * FRAME
+
+
+def test_a_pause_starts_speculation_and_speech_voids_it() -> None:
+    cfg = VADConfig(frame_ms=20, min_speech_ms=60, end_of_turn_ms=300, speculate_ms=100)
+    flags = "1" * 10 + "0" * 8 + "1" * 10 + "0" * 20
+    events = run_flags(flags, cfg)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["UserStartedSpeaking", "UserPaused", "UserResumed", "UserPaused", "UserStoppedSpeaking"]
+    first_pause, resumed, second_pause, stopped = events[1:]
+    assert first_pause.decided_at == 15 * FRAME  # 5 silent frames = 100 ms after the last voiced one
+    assert resumed.position == 18 * FRAME
+    assert second_pause.end == stopped.end == 28 * FRAME
+    # The paused turn holds all the speech of the final turn (just less trailing silence).
+    assert second_pause.start == stopped.start and len(second_pause.audio) >= second_pause.end - second_pause.start
+    assert np.array_equal(second_pause.audio, stopped.audio[: len(second_pause.audio)])
 
 
 def test_bad_frame_size_is_refused() -> None:

@@ -33,6 +33,7 @@ from .events import (
     AgentResponse,
     AgentSpeechSent,
     AudioChunk,
+    CandidateCancelled,
     ErrorEvent,
     Interruption,
     ResponseDone,
@@ -40,6 +41,8 @@ from .events import (
     SentenceChunk,
     TextChunk,
     Transcript,
+    UserPaused,
+    UserResumed,
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
@@ -86,6 +89,9 @@ class _Reply:
     text: str = ""
     recorded: bool = False  # its text is in the history
     heard_before: str = ""  # a resumed reply: what was heard before the false interruption
+    turn_start: int | None = None  # a speculative reply: the turn it answers
+    gated: bool = False  # speculative and not yet committed: its audio is held back
+    held: list[AudioChunk] | None = None
 
 
 class Agent:
@@ -112,9 +118,10 @@ class Agent:
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
-        cut = (Interruption,)
+        cut = (Interruption, CandidateCancelled)
         bus.on(UserStartedSpeaking, UserStoppedSpeaking).map(self._track_user)
-        bus.on(UserStoppedSpeaking).stream(self._transcribe).broadcast().named("stt")
+        bus.on(UserResumed).map(self._cancel_candidate).broadcast()
+        bus.on(UserStoppedSpeaking, UserPaused).interrupt_on(CandidateCancelled).stream(self._transcribe).broadcast().named("stt")
         self._reply_routes = [
             bus.on(Transcript, Resume).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
             bus.on(SentenceChunk).interrupt_on(*cut).stream(self._speak).broadcast().named("tts"),
@@ -137,21 +144,28 @@ class Agent:
     def _track_user(self, event: UserStartedSpeaking | UserStoppedSpeaking) -> None:
         self._speech_start = event.position if isinstance(event, UserStartedSpeaking) else None
 
-    async def _transcribe(self, turn: UserStoppedSpeaking) -> AsyncIterator[Transcript | Resume]:
+    async def _transcribe(self, turn: UserStoppedSpeaking | UserPaused) -> AsyncIterator[AgentResponse | Transcript | Resume]:
+        speculative = isinstance(turn, UserPaused)
+        if not speculative and self.reply is not None and self.reply.gated and self.reply.turn_start == turn.start:
+            for sent in self._commit():  # the turn ended as the speculation assumed
+                yield sent
+            return
         result = await self.parts.stt.transcribe(turn.audio)
-        log.info("heard %r (%.0f ms)", result.text, result.seconds * 1000)
+        log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
         if result.text:
             self._resume = None
             text = f"{self._unanswered} {result.text}".strip()
-            self._unanswered = ""
-            yield Transcript(text, turn.start, turn.end, turn.decided_at)
-        elif self._resume is not None:
+            if not speculative:
+                self._unanswered = ""
+            yield Transcript(text, turn.start, turn.end, turn.decided_at, speculative=speculative)
+        elif self._resume is not None and not speculative:
             log.info("false interruption: resuming")
             resume, self._resume = self._resume, None
             yield resume
 
     async def _respond(self, trigger: Transcript | Resume) -> AsyncIterator[AgentResponse]:
-        if isinstance(trigger, Transcript) and self._speech_start is not None:
+        speculative = isinstance(trigger, Transcript) and trigger.speculative
+        if isinstance(trigger, Transcript) and not speculative and self._speech_start is not None:
             # The user is talking again already: this turn is not over, keep its words.
             self._unanswered = f"{self._unanswered} {trigger.text}".strip()
             return
@@ -160,6 +174,8 @@ class Agent:
         user_text = trigger.text if isinstance(trigger, Transcript) else ""
         heard_before = trigger.heard if isinstance(trigger, Resume) else ""
         self.reply = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before)
+        if speculative:
+            self.reply.turn_start, self.reply.gated, self.reply.held = trigger.start, True, []
         if isinstance(trigger, Transcript):
             self.history.add_user(trigger.text)
             stream = reply(self.parts.llm, self.history.messages(), rid)
@@ -186,6 +202,10 @@ class Agent:
     def _play(self, audio: AudioChunk) -> AgentSpeechSent | None:
         if self.reply is None or audio.response_id != self.reply.id:
             return None  # stale audio from a reply the user cut off
+        if self.reply.gated:
+            assert self.reply.held is not None
+            self.reply.held.append(audio)  # speculative: heard only if the turn really ended
+            return None
         placed = self.sink.play(audio)
         self.reply.spoken.append(Spoken(placed.start, placed.end, audio.text, audio.sentence_index))
         return AgentSpeechSent(audio.response_id, audio.text, placed.start)
@@ -202,11 +222,32 @@ class Agent:
             self.history.add_assistant(done.text)
         self.reply.recorded = not done.error
 
+    # --- speculation ------------------------------------------------------------
+
+    def _commit(self) -> list[AgentSpeechSent]:
+        """Open the gate of the speculative reply: its held audio plays now."""
+        assert self.reply is not None and self.reply.held is not None
+        self.reply.gated = False
+        self._unanswered = ""  # the committed reply answered those words too
+        held, self.reply.held = self.reply.held, None
+        log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))
+        return [sent for sent in map(self._play, held) if sent is not None]
+
+    def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
+        """The user went on: drop the speculation, whether still transcribing or already replying."""
+        if self.reply is not None and not self.reply.gated:
+            return None  # an audible reply is barge-in's business, not speculation's
+        reply, self.reply = self.reply, None
+        if reply is not None:
+            self.history.drop_last_user()
+            log.info("speculative reply %d dropped: the user went on", reply.id)
+        return CandidateCancelled(reply.id if reply else None)
+
     # --- barge-in ---------------------------------------------------------------
 
     def _check_bargein(self, now: int) -> Interruption | None:
         """Called every frame: has the user's speech cut the current reply off?"""
-        if self._speech_start is None or self.reply is None or not self.replying:
+        if self._speech_start is None or self.reply is None or self.reply.gated or not self.replying:
             return None
         audible = any(p.start < now for p in self.reply.spoken)
         if audible and now - self._speech_start < self.bargein.min_speech_ms * SAMPLE_RATE // 1000:

@@ -71,6 +71,7 @@ class VADConfig:
     frame_ms: int = 20  # 10, 20 or 30
     min_speech_ms: int = 120  # shorter bursts are clicks and coughs
     end_of_turn_ms: int = 500  # silence that ends the user's turn
+    speculate_ms: int = 200  # silence at which a reply starts, unheard until the turn ends (0: off)
     pre_roll_ms: int = 300  # audio kept from before speech started
 
 
@@ -82,6 +83,7 @@ class STTConfig:
     threads: int = 2
     language: str = "en"
     beam_size: int = 1
+    short_window: bool = True  # encode the utterance, not 30 s (see stt.py); False = stock transcribe()
 
 
 @dataclass

@@ -43,11 +43,29 @@ class UserStoppedSpeaking(Event):
 
 
 @dataclass(frozen=True)
+class UserPaused(Event):
+    """A shorter silence than the end of a turn: enough to start a reply speculatively."""
+
+    start: int
+    end: int
+    decided_at: int
+    audio: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class UserResumed(Event):
+    """Speech again after a `UserPaused`: the speculative reply is void."""
+
+    position: int
+
+
+@dataclass(frozen=True)
 class Transcript(Event):
     text: str
     start: int
     end: int
     decided_at: int = 0
+    speculative: bool = False  # from a pause: the reply waits behind a gate until the turn ends
 
 
 # --- the agent's reply -----------------------------------------------------
@@ -114,6 +132,13 @@ class Interruption(Event):
     position: int  # where the user's speech started
     silenced_at: int  # where the agent's output went silent
     heard: str = ""  # what the user heard of the reply
+
+
+@dataclass(frozen=True)
+class CandidateCancelled(Event):
+    """The user went on speaking: drop the speculative reply (nothing of it was played)."""
+
+    response_id: int | None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ class MetricsLog:
 
     def observe(self, event: Any) -> None:
         if isinstance(event, UserStoppedSpeaking):
-            self._write(upto=len(self.recorder.turns) - 1)  # all but the turn just begun
+            self._write(upto=len(self.recorder.turns) - 1)  # all but the turn ending now
 
     def _write(self, upto: int) -> None:
         for turn in self.recorder.turns[self._written : upto]:

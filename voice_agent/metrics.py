@@ -20,6 +20,7 @@ from .events import (
     SentenceChunk,
     TextChunk,
     Transcript,
+    UserPaused,
     UserStoppedSpeaking,
 )
 
@@ -30,6 +31,7 @@ def ms(samples: int | float) -> float:
 
 @dataclass
 class Turn:
+    start: int  # where the user's audio for this turn starts
     speech_end: int
     decided_at: int
     user_text: str = ""
@@ -39,6 +41,7 @@ class Turn:
     agent_text: str = ""
     error: str | None = None
     interrupted: bool = False
+    speculative: bool = False  # the reply was prepared during the pause
 
     def report(self) -> dict[str, Any]:
         def since(a: str, b: str) -> float | None:
@@ -51,9 +54,10 @@ class Turn:
             "user_text": self.user_text,
             "agent_text": self.agent_text,
             "response_latency_ms": latency,
+            "speculative": self.speculative,
             "stages": {
                 "vad_end_of_turn_ms": ms(self.decided_at - self.speech_end),
-                "stt_ms": since("decided", "transcript"),
+                "stt_ms": since("stt_start", "transcript"),
                 "llm_first_token_ms": since("transcript", "first_token"),
                 "first_sentence_ms": since("transcript", "first_sentence"),
                 "tts_first_audio_ms": since("first_sentence", "first_audio"),
@@ -72,13 +76,20 @@ class TurnRecorder:
 
     def observe(self, event: Any) -> None:
         now = self.clock.now()
-        if isinstance(event, UserStoppedSpeaking):
-            turn = Turn(speech_end=event.end, decided_at=event.decided_at)
-            turn.stamps["decided"] = event.decided_at
-            self.turns.append(turn)
-        elif isinstance(event, Transcript) and self.turns:
-            self.turns[-1].user_text = event.text
-            self.turns[-1].stamps["transcript"] = now
+        if isinstance(event, (UserPaused, UserStoppedSpeaking)):
+            turn = self._turn_at(event.start)
+            turn.speech_end = event.end
+            if isinstance(event, UserStoppedSpeaking):
+                turn.decided_at = event.decided_at
+            # STT starts at the pause when speculating; the last start counts.
+            turn.stamps["stt_start"] = event.decided_at
+        elif isinstance(event, Transcript):
+            turn = self._turn_at(event.start)
+            turn.user_text, turn.speculative = event.text, event.speculative
+            turn.stamps["transcript"] = now
+            turn.response_id = None  # the next reply answers this transcript
+            for stage in ("first_token", "first_sentence", "first_audio"):
+                turn.stamps.pop(stage, None)
         elif isinstance(event, TextChunk):
             self._turn(event.response_id).stamps.setdefault("first_token", now)
         elif isinstance(event, SentenceChunk):
@@ -107,12 +118,19 @@ class TurnRecorder:
                 }
             )
 
+    def _turn_at(self, start: int) -> Turn:
+        if self.turns and self.turns[-1].start == start:
+            return self.turns[-1]
+        turn = Turn(start=start, speech_end=start, decided_at=start)
+        self.turns.append(turn)
+        return turn
+
     def _turn(self, response_id: int) -> Turn:
         if response_id not in self._by_response:
-            # A reply belongs to the latest turn that has no reply yet.
+            # A reply answers the latest transcript (a resumed reply: the latest turn).
             turn = next((t for t in reversed(self.turns) if t.response_id is None), None)
             if turn is None:
-                turn = Turn(speech_end=self.clock.now(), decided_at=self.clock.now())
+                turn = Turn(start=self.clock.now(), speech_end=self.clock.now(), decided_at=self.clock.now())
                 self.turns.append(turn)
             turn.response_id = response_id
             self._by_response[response_id] = turn

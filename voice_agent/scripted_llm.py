@@ -65,6 +65,7 @@ class ScriptedLLM:
         self.tokens_per_s = tokens_per_s
         self.model = model
         self.script: deque[Reply] = deque()
+        self.by_keyword: dict[str, Reply] = {}
         self.requests: list[dict[str, Any]] = []
         self.disconnects: list[Disconnect] = []
         self.completed = 0
@@ -77,8 +78,21 @@ class ScriptedLLM:
     # --- control ------------------------------------------------------------
 
     def push(self, *replies: Reply | str) -> None:
+        """Replies for the next requests, in order."""
         for r in replies:
             self.script.append(Reply(text=r) if isinstance(r, str) else r)
+
+    def when(self, keyword: str, reply: Reply | str) -> None:
+        """Answer every request whose last user message contains `keyword` with `reply`."""
+        self.by_keyword[keyword.lower()] = Reply(text=reply) if isinstance(reply, str) else reply
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        last = str(users[-1].get("content", "")).lower() if users else ""
+        for keyword, reply in self.by_keyword.items():
+            if keyword in last:
+                return reply
+        return self.script.popleft() if self.script else Reply(text=self.default_reply)
 
     @property
     def base_url(self) -> str:
@@ -139,7 +153,7 @@ class ScriptedLLM:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
-        reply = self.script.popleft() if self.script else Reply(text=self.default_reply)
+        reply = self._next_reply(body)
         if reply.fault in ("500", "401", "429"):
             return _error(int(reply.fault))
         ttft = self.ttft_ms if reply.ttft_ms is None else reply.ttft_ms

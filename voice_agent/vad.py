@@ -18,7 +18,9 @@ import numpy as np
 import webrtcvad
 
 from .config import VADConfig
-from .events import SAMPLE_RATE, UserStartedSpeaking, UserStoppedSpeaking
+from .events import SAMPLE_RATE, UserPaused, UserResumed, UserStartedSpeaking, UserStoppedSpeaking
+
+VadEvent = UserStartedSpeaking | UserStoppedSpeaking | UserPaused | UserResumed
 
 MAX_TURN_S = 30  # Whisper's window: a longer turn is cut here
 
@@ -32,6 +34,7 @@ class TurnDetector:
     _audio_start: int = 0
     _last_voiced_end: int = 0
     _silent_frames: int = 0
+    _paused: bool = False
 
     def __post_init__(self) -> None:
         if self.cfg.frame_ms not in (10, 20, 30):
@@ -41,6 +44,8 @@ class TurnDetector:
         self._window = self._min_voiced + max(1, self._min_voiced // 2)  # tolerate short dips
         self._pre_roll = self.cfg.pre_roll_ms // self.cfg.frame_ms
         self._end_frames = max(1, self.cfg.end_of_turn_ms // self.cfg.frame_ms)
+        speculate = self.cfg.speculate_ms // self.cfg.frame_ms
+        self._pause_frames = speculate if 0 < speculate < self._end_frames else 0
 
     @property
     def in_speech(self) -> bool:
@@ -48,7 +53,7 @@ class TurnDetector:
 
     def update(
         self, position: int, frame: np.ndarray, voiced: bool, loud: bool | None = None
-    ) -> list[UserStartedSpeaking | UserStoppedSpeaking]:
+    ) -> list[VadEvent]:
         """One frame starting at sample `position`; returns the events it caused.
 
         `voiced` decides that speech goes on; `loud` (clearly above the noise
@@ -65,22 +70,31 @@ class TurnDetector:
                 return [self._start(recent)]
             return []
         self._speech.append(frame)
+        events: list[VadEvent] = []
         if loud:
             self._last_voiced_end = end
-        if voiced:
+        if voiced or loud:  # a loud fricative is speech even when webrtcvad hesitates
             self._silent_frames = 0
+            if self._paused:
+                self._paused = False
+                events.append(UserResumed(position))
         else:
             self._silent_frames += 1
         too_long = end - self._audio_start >= MAX_TURN_S * SAMPLE_RATE
         if self._silent_frames >= self._end_frames or too_long:
-            return [self._stop(decided_at=end)]
-        return []
+            return [*events, self._stop(decided_at=end)]
+        if self._pause_frames and self._silent_frames == self._pause_frames:
+            self._paused = True
+            start, last, audio = self._turn_audio()
+            events.append(UserPaused(start=start, end=last, decided_at=end, audio=audio))
+        return events
 
     def reset(self) -> None:
         self._frames.clear()
         self._speech = []
         self._in_speech = False
         self._silent_frames = 0
+        self._paused = False
 
     def _start(self, recent: list[tuple[int, np.ndarray, bool, bool]]) -> UserStartedSpeaking:
         first_voiced = next(f[0] for f in recent if f[2])
@@ -93,15 +107,16 @@ class TurnDetector:
         self._frames.clear()
         return UserStartedSpeaking(position=first)
 
-    def _stop(self, decided_at: int) -> UserStoppedSpeaking:
+    def _turn_audio(self) -> tuple[int, int, np.ndarray]:
         audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
         # Keep a little of the trailing silence: Whisper ends words better with it.
         keep = min(len(audio), self._last_voiced_end - self._audio_start + SAMPLE_RATE // 5)
-        event = UserStoppedSpeaking(
-            start=self._audio_start, end=self._last_voiced_end, decided_at=decided_at, audio=audio[:keep]
-        )
+        return self._audio_start, self._last_voiced_end, audio[:keep]
+
+    def _stop(self, decided_at: int) -> UserStoppedSpeaking:
+        start, end, audio = self._turn_audio()
         self.reset()
-        return event
+        return UserStoppedSpeaking(start=start, end=end, decided_at=decided_at, audio=audio)
 
 
 def level_db(frame: np.ndarray) -> float:
@@ -162,5 +177,5 @@ class Vad:
         voiced = bool(self._vad.is_speech(pcm, SAMPLE_RATE))
         return voiced, db >= floor + self.loud_db
 
-    def process(self, position: int, frame: np.ndarray) -> list[UserStartedSpeaking | UserStoppedSpeaking]:
+    def process(self, position: int, frame: np.ndarray) -> list[VadEvent]:
         return self.detector.update(position, frame, *self.classify(frame))
