@@ -46,6 +46,7 @@ from .events import (
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
+from .endpointing import looks_complete
 from .history import History
 from .llm import ChatBackend, reply
 from .routes import Bus
@@ -115,6 +116,7 @@ class Agent:
         self._speech_start: int | None = None  # the user is speaking since here
         self._unanswered = ""  # words of a turn the user went on speaking over
         self._resume: Resume | None = None
+        self._vad: Vad | None = None
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -150,7 +152,12 @@ class Agent:
             for sent in self._commit():  # the turn ended as the speculation assumed
                 yield sent
             return
-        result = await self.parts.stt.transcribe(turn.audio)
+        audio = turn.audio
+        if speculative:
+            # At a pause only a little silence follows the words; add what the
+            # end of the turn would have, so Whisper hears the same ending.
+            audio = np.concatenate([audio, np.zeros(SAMPLE_RATE * 3 // 10, np.float32)])
+        result = await self.parts.stt.transcribe(audio)
         log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
         if result.text:
             self._resume = None
@@ -175,6 +182,8 @@ class Agent:
         heard_before = trigger.heard if isinstance(trigger, Resume) else ""
         self.reply = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before)
         if speculative:
+            if self._vad is not None and looks_complete(trigger.text):
+                self._vad.detector.end_early(trigger.start, self._vad.detector.cfg.quick_end_of_turn_ms)
             self.reply.turn_start, self.reply.gated, self.reply.held = trigger.start, True, []
         if isinstance(trigger, Transcript):
             self.history.add_user(trigger.text)
@@ -286,6 +295,7 @@ class Agent:
         In fast mode the pipeline settles after every frame, so processing
         takes no time on the timeline: the result is exact and repeatable.
         """
+        self._vad = vad
         async for position, frame in source.frames():
             for event in vad.process(position, frame):
                 await self.bus.publish(event)

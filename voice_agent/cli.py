@@ -24,6 +24,7 @@ from .config import Config, ConfigError, load_config
 from .models import ModelError
 
 EXIT_USAGE = 2
+DEFAULT_SPEECH = Path(__file__).resolve().parent.parent / "tests" / "speech"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -51,6 +52,15 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--mono", action="store_true", help="mix user and agent into one channel")
     demo.add_argument("--fast", action="store_true", help="faster than real time (latency figures are then not wall-clock)")
     _common(demo)
+    bench = sub.add_parser("bench", help="latency, barge-in and STT benchmark over recorded speech")
+    bench.add_argument("--speech-dir", type=Path, default=DEFAULT_SPEECH, metavar="DIR", help="manifest.tsv + WAV files")
+    bench.add_argument("--llm", default="scripted", help="scripted (default), embedded, or an OpenAI-compatible URL")
+    bench.add_argument("--ttft-ms", type=float, default=0.0, help="the scripted LLM's time to first token")
+    bench.add_argument("--json", type=Path, metavar="OUT.json")
+    bench.add_argument("--plot", type=Path, metavar="OUT.png")
+    bench.add_argument("--limit", type=int, help="only the first N utterances")
+    bench.add_argument("--bargein-trials", type=int, default=6)
+    _common(bench)
     return ap
 
 
@@ -92,6 +102,39 @@ async def _demo(args: argparse.Namespace, console: Console) -> int:
         await run_demo(cfg, parts, inputs, args.output, args.report, fast=args.fast, stereo=not args.mono, console=console)
     finally:
         await close_parts(parts)
+    return 0
+
+
+async def _bench(args: argparse.Namespace, console: Console) -> int:
+    from .bench import DEFAULT_REPLY, BenchOptions, load_manifest, print_table, run_bench, save, scripted_config
+    from .parts import build_parts, close_parts
+    from .scripted_llm import ScriptedLLM
+
+    cfg = build_config(args)
+    load_manifest(args.speech_dir)  # a bad folder fails before models load
+    server = None
+    if args.llm == "scripted":
+        server = ScriptedLLM(DEFAULT_REPLY, ttft_ms=args.ttft_ms).start_in_thread()
+        cfg = scripted_config(cfg, server.base_url)
+    elif args.llm == "embedded":
+        cfg = replace(cfg, llm=replace(cfg.llm, backend="embedded"))
+    else:
+        cfg = replace(cfg, llm=replace(cfg.llm, base_url=args.llm, backend="openai"))
+    try:
+        with console.status("loading models"):
+            parts, llm_desc = build_parts(cfg)
+        if server is not None:
+            llm_desc = f"scripted loopback server, time to first token {args.ttft_ms:g} ms"
+        opts = BenchOptions(args.speech_dir, args.llm, args.ttft_ms, args.bargein_trials, args.limit)
+        try:
+            result = await run_bench(cfg, parts, opts, llm_desc, console, server)
+        finally:
+            await close_parts(parts)
+    finally:
+        if server is not None:
+            server.stop_thread()
+    print_table(result, console)
+    save(result, args.json, args.plot)
     return 0
 
 
@@ -142,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command is None:
             return asyncio.run(_live(args, console))
+        if args.command == "bench":
+            return asyncio.run(_bench(args, console))
         return asyncio.run(_demo(args, console))
     except asyncio.CancelledError:
         return 0  # SIGTERM

@@ -71,7 +71,8 @@ class VADConfig:
     frame_ms: int = 20  # 10, 20 or 30
     min_speech_ms: int = 120  # shorter bursts are clicks and coughs
     end_of_turn_ms: int = 500  # silence that ends the user's turn
-    speculate_ms: int = 200  # silence at which a reply starts, unheard until the turn ends (0: off)
+    speculate_ms: int = 150  # silence at which a reply starts, unheard until the turn ends (0: off)
+    quick_end_of_turn_ms: int = 200  # the end of turn when the transcript reads as finished (0: off)
     pre_roll_ms: int = 300  # audio kept from before speech started
 
 

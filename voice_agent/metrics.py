@@ -7,6 +7,7 @@ difference of two stamps on the same clock as the audio.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,18 @@ from .events import (
 
 def ms(samples: int | float) -> float:
     return round(samples * 1000 / SAMPLE_RATE, 1)
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    """p50, p95 and max (nearest-rank percentiles)."""
+    if not values:
+        return {"p50": None, "p95": None, "max": None}
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+    return {"p50": round(rank(50), 1), "p95": round(rank(95), 1), "max": round(ordered[-1], 1)}
 
 
 @dataclass
@@ -62,6 +75,10 @@ class Turn:
                 "first_sentence_ms": since("transcript", "first_sentence"),
                 "tts_first_audio_ms": since("first_sentence", "first_audio"),
             },
+            # Each stage's time on the timeline, from the end of the user's speech.
+            "timeline_ms": {k: ms(v - self.speech_end) for k, v in self.stamps.items()}
+            | ({} if self.first_audio_at is None else {"first_audio_plays": ms(self.first_audio_at - self.speech_end)})
+            | {"turn_decided": ms(self.decided_at - self.speech_end)},
             "error": self.error,
             "interrupted": self.interrupted,
         }
@@ -81,8 +98,9 @@ class TurnRecorder:
             turn.speech_end = event.end
             if isinstance(event, UserStoppedSpeaking):
                 turn.decided_at = event.decided_at
-            # STT starts at the pause when speculating; the last start counts.
-            turn.stamps["stt_start"] = event.decided_at
+            # STT starts at the pause when speculating, else at the end of the turn.
+            if isinstance(event, UserPaused) or "transcript" not in turn.stamps:
+                turn.stamps["stt_start"] = event.decided_at
         elif isinstance(event, Transcript):
             turn = self._turn_at(event.start)
             turn.user_text, turn.speculative = event.text, event.speculative

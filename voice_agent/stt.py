@@ -121,10 +121,14 @@ class Transcriber:
         self._executor.shutdown(wait=True)
 
 
-def _repeats(text: str, run: int = 4) -> bool:
-    """The same word `run` times in a row: the mark of a decoder stuck in a loop."""
+def _repeats(text: str) -> bool:
+    """A word four times in a row, or a phrase of up to 8 words three times: a decoder stuck in a loop."""
     words = re.findall(r"\w+", text.lower())
-    return any(len(set(words[i : i + run])) == 1 for i in range(len(words) - run + 1))
+    for n, times in ((1, 4), *((k, 3) for k in range(2, 9))):
+        for i in range(len(words) - n * times + 1):
+            if all(words[i + k * n : i + (k + 1) * n] == words[i : i + n] for k in range(1, times)):
+                return True
+    return False
 
 
 def _is_speech(segment: Any) -> bool:

@@ -35,6 +35,7 @@ class TurnDetector:
     _last_voiced_end: int = 0
     _silent_frames: int = 0
     _paused: bool = False
+    _early_frames: int = 0  # when set, this much silence ends the current turn
 
     def __post_init__(self) -> None:
         if self.cfg.frame_ms not in (10, 20, 30):
@@ -50,6 +51,11 @@ class TurnDetector:
     @property
     def in_speech(self) -> bool:
         return self._in_speech
+
+    def end_early(self, turn_start: int, silence_ms: int) -> None:
+        """The turn that started at `turn_start` may end after `silence_ms` of silence."""
+        if self._in_speech and self._paused and self._audio_start == turn_start and silence_ms > 0:
+            self._early_frames = max(1, silence_ms // self.cfg.frame_ms)
 
     def update(
         self, position: int, frame: np.ndarray, voiced: bool, loud: bool | None = None
@@ -73,15 +79,18 @@ class TurnDetector:
         events: list[VadEvent] = []
         if loud:
             self._last_voiced_end = end
-        if voiced or loud:  # a loud fricative is speech even when webrtcvad hesitates
+        # Inside a turn, level decides: webrtcvad hangs on for 100-400 ms after
+        # the words end (that would be dead time) and may miss a loud fricative.
+        if loud:
             self._silent_frames = 0
             if self._paused:
                 self._paused = False
+                self._early_frames = 0
                 events.append(UserResumed(position))
         else:
             self._silent_frames += 1
         too_long = end - self._audio_start >= MAX_TURN_S * SAMPLE_RATE
-        if self._silent_frames >= self._end_frames or too_long:
+        if self._silent_frames >= (self._early_frames or self._end_frames) or too_long:
             return [*events, self._stop(decided_at=end)]
         if self._pause_frames and self._silent_frames == self._pause_frames:
             self._paused = True
@@ -95,6 +104,7 @@ class TurnDetector:
         self._in_speech = False
         self._silent_frames = 0
         self._paused = False
+        self._early_frames = 0
 
     def _start(self, recent: list[tuple[int, np.ndarray, bool, bool]]) -> UserStartedSpeaking:
         first_voiced = next(f[0] for f in recent if f[2])
