@@ -27,7 +27,7 @@ def run_flags(flags: str, cfg: VADConfig) -> list:
 
 
 def test_turn_starts_after_min_speech_and_ends_after_silence() -> None:
-    cfg = VADConfig(frame_ms=20, min_speech_ms=100, end_of_turn_ms=200, pre_roll_ms=100)
+    cfg = VADConfig(frame_ms=20, min_speech_ms=100, end_of_turn_ms=200, pre_roll_ms=100, speculate_ms=0)
     flags = "0" * 20 + "1" * 30 + "0" * 10 + "0" * 5
     events = run_flags(flags, cfg)
     assert [type(e) for e in events] == [UserStartedSpeaking, UserStoppedSpeaking]
