@@ -117,6 +117,8 @@ class Agent:
         self._unanswered = ""  # words of a turn the user went on speaking over
         self._resume: Resume | None = None
         self._vad: Vad | None = None
+        self._speculated: int | None = None  # start of the turn a speculative transcript was made for
+        self._commit_on_arrival: int | None = None  # that turn ended before its reply began
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -148,9 +150,14 @@ class Agent:
 
     async def _transcribe(self, turn: UserStoppedSpeaking | UserPaused) -> AsyncIterator[AgentResponse | Transcript | Resume]:
         speculative = isinstance(turn, UserPaused)
-        if not speculative and self.reply is not None and self.reply.gated and self.reply.turn_start == turn.start:
-            for sent in self._commit():  # the turn ended as the speculation assumed
-                yield sent
+        if not speculative and self._speculated == turn.start:
+            # The turn ended as the speculation assumed: no second transcription.
+            self._speculated = None
+            if self.reply is not None and self.reply.gated and self.reply.turn_start == turn.start:
+                for sent in self._commit():
+                    yield sent
+            else:
+                self._commit_on_arrival = turn.start  # its reply has not begun yet
             return
         audio = turn.audio
         if speculative:
@@ -164,6 +171,8 @@ class Agent:
             text = f"{self._unanswered} {result.text}".strip()
             if not speculative:
                 self._unanswered = ""
+            else:
+                self._speculated = turn.start
             yield Transcript(text, turn.start, turn.end, turn.decided_at, speculative=speculative)
         elif self._resume is not None and not speculative:
             log.info("false interruption: resuming")
@@ -181,6 +190,9 @@ class Agent:
         user_text = trigger.text if isinstance(trigger, Transcript) else ""
         heard_before = trigger.heard if isinstance(trigger, Resume) else ""
         self.reply = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before)
+        if speculative and self._commit_on_arrival == trigger.start:
+            speculative, self._commit_on_arrival = False, None  # the turn is over already
+            self._unanswered = ""
         if speculative:
             if self._vad is not None and looks_complete(trigger.text):
                 self._vad.detector.end_early(trigger.start, self._vad.detector.cfg.quick_end_of_turn_ms)
@@ -244,6 +256,7 @@ class Agent:
 
     def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
         """The user went on: drop the speculation, whether still transcribing or already replying."""
+        self._speculated = self._commit_on_arrival = None
         if self.reply is not None and not self.reply.gated:
             return None  # an audible reply is barge-in's business, not speculation's
         reply, self.reply = self.reply, None

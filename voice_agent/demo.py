@@ -21,9 +21,9 @@ from .agent import Agent, Parts
 from .audio_in import FrameClock, ScriptedSource, WallClock, read_audio, turn_taking
 from .audio_out import TimelineSink
 from .config import Config
-from .events import AgentSpeechSent, ResponseDone, Transcript
 from .history import History
-from .metrics import TurnRecorder, ms
+from .metrics import TurnRecorder
+from .ui import View
 from .vad import Vad
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ async def run_demo(
     source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying), vad.frame_len, clock)
     recorder = TurnRecorder(clock)
     agent.bus.tap(recorder.observe)
-    agent.bus.tap(_printer(console, recorder))
+    agent.bus.tap(View(console, recorder, fancy=False).observe)
 
     async with agent.bus:
         if isinstance(clock, WallClock):
@@ -78,20 +78,3 @@ async def run_demo(
         report_path.write_text(json.dumps(report, indent=2))
         console.print(f"wrote the report to {report_path}")
     return DemoResult(report, agent)
-
-
-def _printer(console: Console, recorder: TurnRecorder):
-    def show(event: object) -> None:
-        if isinstance(event, Transcript):
-            console.print(f"[bold cyan]you[/]   {event.text}")
-        elif isinstance(event, ResponseDone):
-            if event.error:
-                console.print(f"[red]agent turn dropped: {event.error}[/]")
-            else:
-                console.print(f"[bold green]agent[/] {event.text}")
-        elif isinstance(event, AgentSpeechSent):
-            turn = recorder._by_response.get(event.response_id)
-            if turn is not None and turn.first_audio_at == event.position:
-                console.print(f"[dim]      first audio {ms(event.position - turn.speech_end):.0f} ms after you stopped[/]")
-
-    return show

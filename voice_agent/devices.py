@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class AudioDeviceError(RuntimeError):
@@ -74,3 +78,25 @@ def pick_rate(device: int | None, kind: str, preferred: int) -> int:
         return rate
     except (sd.PortAudioError, ValueError) as exc:
         raise AudioDeviceError(f"the {kind} device supports neither {preferred} Hz nor its default rate: {exc}") from None
+
+
+def start_stream(make: Callable[[], Any], what: str) -> Any:
+    """Open and start a sounddevice stream; a refusal is one line naming the device."""
+    sd = sounddevice()
+    try:
+        stream = make()
+        stream.start()
+        return stream
+    except sd.PortAudioError as exc:
+        raise AudioDeviceError(f"cannot open the {what}: {exc} (is it busy or unplugged?)") from None
+
+
+def stop_stream(stream: Any, what: str) -> None:
+    """Stop and close a stream, whatever state a vanished device left it in."""
+    if stream is None:
+        return
+    try:
+        stream.abort()
+        stream.close()
+    except Exception as exc:  # noqa: BLE001 - closing a vanished device may fail any way
+        log.debug("closing the %s: %s", what, exc)

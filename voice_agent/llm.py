@@ -99,19 +99,21 @@ class OpenAIChat:
             await response.close()
 
     def _describe(self, exc: openai.OpenAIError) -> str:
-        if isinstance(exc, openai.APITimeoutError):
-            return f"the LLM at {self.where} timed out"
-        if isinstance(exc, openai.APIConnectionError):
-            return f"cannot reach the LLM at {self.where} (is it running? check OPENAI_BASE_URL)"
-        if isinstance(exc, openai.AuthenticationError):
-            return f"the LLM at {self.where} rejected the API key (HTTP 401): set a valid OPENAI_API_KEY"
-        if isinstance(exc, openai.RateLimitError):
-            return f"the LLM at {self.where} is rate limiting requests (HTTP 429): wait and try again"
-        if isinstance(exc, openai.NotFoundError):
-            return f"the LLM at {self.where} has no model '{self.cfg.model}' (HTTP 404): check --model"
-        if isinstance(exc, openai.APIStatusError):
-            return f"the LLM at {self.where} failed with HTTP {exc.status_code}"
+        for kind, message in _ERRORS:  # most specific first
+            if isinstance(exc, kind):
+                status = getattr(exc, "status_code", "")
+                return message.format(where=self.where, model=self.cfg.model, status=status)
         return f"the LLM at {self.where} failed: {type(exc).__name__}"
+
+
+_ERRORS: list[tuple[type[openai.OpenAIError], str]] = [
+    (openai.APITimeoutError, "the LLM at {where} timed out"),
+    (openai.APIConnectionError, "cannot reach the LLM at {where} (is it running? check OPENAI_BASE_URL)"),
+    (openai.AuthenticationError, "the LLM at {where} rejected the API key (HTTP 401): set a valid OPENAI_API_KEY"),
+    (openai.RateLimitError, "the LLM at {where} is rate limiting requests (HTTP 429): wait and try again"),
+    (openai.NotFoundError, "the LLM at {where} has no model '{model}' (HTTP 404): check --model"),
+    (openai.APIStatusError, "the LLM at {where} failed with HTTP {status}"),
+]
 
 
 async def reply(backend: ChatBackend, messages: list[dict[str, Any]], response_id: int) -> AsyncIterator[AgentResponse]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from .devices import AudioDeviceError, pick_rate, sounddevice
+from .devices import AudioDeviceError, pick_rate, sounddevice, start_stream, stop_stream
 from .events import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -72,28 +72,21 @@ class Microphone:
                 self.overruns += 1
             loop.call_soon_threadsafe(handoff, indata[:, 0].copy())
 
-        try:
-            self._stream = sd.InputStream(
+        self._stream = start_stream(
+            lambda: sd.InputStream(
                 device=self.device,
                 samplerate=self.rate,
                 channels=1,
                 dtype="float32",
                 blocksize=int(self.rate * 0.02),
                 callback=callback,
-            )
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            self._stream = None
-            raise AudioDeviceError(f"cannot open the microphone: {exc} (is it busy or unplugged?)") from None
+            ),
+            "microphone",
+        )
 
     def close(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.abort()
-                self._stream.close()
-            except Exception as exc:  # noqa: BLE001 - closing a vanished device may fail any way
-                log.debug("closing microphone: %s", exc)
-            self._stream = None
+        stream, self._stream = self._stream, None
+        stop_stream(stream, "microphone")
 
     async def frames(self) -> AsyncIterator[tuple[int, np.ndarray]]:
         self.open()

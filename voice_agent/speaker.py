@@ -18,7 +18,7 @@ import numpy as np
 import soxr
 
 from .audio_out import Placed
-from .devices import AudioDeviceError, pick_rate, sounddevice
+from .devices import pick_rate, sounddevice, start_stream, stop_stream
 from .events import SAMPLE_RATE, AudioChunk
 from .microphone import MicClock
 
@@ -41,27 +41,21 @@ class Speaker:
 
     def open(self) -> None:
         sd = sounddevice()
-        try:
-            self._stream = sd.OutputStream(
+        self._stream = start_stream(
+            lambda: sd.OutputStream(
                 device=self.device,
                 samplerate=self.rate,
                 channels=1,
                 dtype="int16",
                 blocksize=self.block,
                 callback=self._callback,
-            )
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            raise AudioDeviceError(f"cannot open the speaker: {exc} (is it busy or unplugged?)") from None
+            ),
+            "speaker",
+        )
 
     def close(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.abort()
-                self._stream.close()
-            except Exception as exc:  # noqa: BLE001 - closing a vanished device may fail any way
-                log.debug("closing speaker: %s", exc)
-            self._stream = None
+        stream, self._stream = self._stream, None
+        stop_stream(stream, "speaker")
 
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         if status.output_underflow:

@@ -60,14 +60,17 @@ class Transcriber:
         if not self.cfg.short_window:
             return self.transcribe_stock(audio)
         t0 = time.perf_counter()
-        text, suspect = self._short_window(audio)
-        if suspect:
+        text, doubt = self._short_window(audio)
+        if doubt:
             self.fallbacks += 1
-            return replace(self.transcribe_stock(audio), seconds=time.perf_counter() - t0)
+            stock = self.transcribe_stock(audio)
+            if doubt == "no speech" and _is_stock_hallucination(stock.text):
+                stock = replace(stock, text="")  # Whisper's stock phrase for silence and noise
+            return replace(stock, seconds=time.perf_counter() - t0)
         return Recognition(text=text, seconds=time.perf_counter() - t0)
 
-    def _short_window(self, audio: np.ndarray) -> tuple[str, bool]:
-        """(text, suspect): suspect means "redo it with the full window"."""
+    def _short_window(self, audio: np.ndarray) -> tuple[str, str]:
+        """(text, doubt): a doubt ("no speech", "empty", "loop") means "redo it with the full window"."""
         tok = self.tokenizer
         features = self.model.feature_extractor(audio)
         features = np.pad(features, ((0, 0), (0, int(PAD_S * 100))))
@@ -87,7 +90,7 @@ class Transcriber:
         if result.no_speech_prob > 0.5:
             # Probably no words (a cough, a breath, noise): the short window decodes
             # those confidently into "I..." loops, so let the stock path judge.
-            return "", True
+            return "", "no speech"
         kept: list[int] = []
         for token in ids:
             if token >= tok.timestamp_begin:
@@ -97,8 +100,8 @@ class Transcriber:
                 kept.append(token)
         text = tok.decode(kept).strip()
         if not re.search(r"\w", text):
-            return "", True
-        return text, _repeats(text)
+            return "", "empty"
+        return text, "loop" if _repeats(text) else ""
 
     def transcribe_stock(self, audio: np.ndarray) -> Recognition:
         t0 = time.perf_counter()
@@ -119,6 +122,16 @@ class Transcriber:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+# What Whisper says for silence, breath and noise (it learnt them from video subtitles).
+HALLUCINATIONS = frozenset(
+    ["thank you", "thanks for watching", "thank you for watching", "thank you so much", "you", "bye", "so", "okay"]
+)
+
+
+def _is_stock_hallucination(text: str) -> bool:
+    return " ".join(re.findall(r"[a-z']+", text.lower())) in HALLUCINATIONS
 
 
 def _repeats(text: str) -> bool:

@@ -24,6 +24,7 @@ from .events import (
     Interruption,
     ResponseDone,
     Transcript,
+    UserResumed,
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
@@ -31,13 +32,14 @@ from .metrics import TurnRecorder, ms
 
 
 class View:
-    def __init__(self, console: Console, recorder: TurnRecorder, fps: float = 10.0) -> None:
+    def __init__(self, console: Console, recorder: TurnRecorder, fps: float = 10.0, fancy: bool | None = None) -> None:
         self.console = console
         self.recorder = recorder
         self.state = "listening"
         self.level_db = -90.0
         self.lines: deque[Text] = deque(maxlen=12)
-        self.fancy = console.is_terminal
+        self.fancy = console.is_terminal if fancy is None else fancy
+        self._guess: Transcript | None = None  # a speculative transcript, shown once its turn ends
         self._live: Live | None = None
         self._min_interval = 1.0 / fps
         self._last_draw = 0.0
@@ -66,8 +68,16 @@ class View:
             self.state = "hearing you"
         elif isinstance(event, UserStoppedSpeaking):
             self.state = "thinking"
+            if self._guess is not None and self._guess.start == event.start:
+                self._say(Text(f"you:   {self._guess.text}", style="cyan"))
+            self._guess = None
+        elif isinstance(event, UserResumed):
+            self._guess = None
         elif isinstance(event, Transcript):
-            self._say(Text(f"you:   {event.text}", style="cyan"))
+            if event.speculative:
+                self._guess = event  # the user may yet go on
+            else:
+                self._say(Text(f"you:   {event.text}", style="cyan"))
         elif isinstance(event, AgentSpeechSent):
             self.state = "speaking"
             turn = self.recorder._by_response.get(event.response_id)
