@@ -29,13 +29,17 @@ def plot(result: dict[str, Any], path: Path) -> None:
             if a in tl and b in tl:
                 ax.barh(row, max(tl[b] - tl[a], 1), left=tl[a], height=0.5, color=color, label=label if row == 0 else None)
         ax.plot(turn["response_latency_ms"], row, "k|", markersize=14, label="first audio plays" if row == 0 else None)
-    ax.barh([], [], color="#dddddd", edgecolor="#999999", label="end-of-turn silence")
+    from matplotlib.patches import Patch
+
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor="#dddddd", edgecolor="#999999"))
+    labels.append("silence until the turn ends")
     ax.set_yticks(range(len(turns)), [t["user_text"][:28] for t in turns], fontsize=8)
     ax.invert_yaxis()
     ax.axvline(0, color="k", linewidth=0.8)
-    ax.set_xlabel("ms after the end of the user's speech (negative: during the pause, speculatively)")
+    ax.set_xlabel("ms after the end of the user's speech (work inside the grey bar ran speculatively)")
     ax.set_title("Where the time goes, per turn")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(handles, labels, fontsize=8, loc="lower right")
 
     agent = [t["response_latency_ms"] for t in turns]
     base = [b["response_latency_ms"] for b in result.get("baseline_turns", [])]
@@ -44,7 +48,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     hist.hist(agent, bins=bins, alpha=0.8, label=f"voice-agent (p50 {result['response_latency_ms']['p50']:.0f} ms)")
     hist.set_xlabel("response latency: end of speech to first agent audio (ms)")
     hist.set_ylabel("turns")
-    hist.set_title(f"{result['machine']['cores']} cores, LLM: {result['llm'][:40]}", fontsize=9)
+    hist.set_title(f"{result['machine']['cores']} cores; LLM: {result['llm']}", fontsize=8, wrap=True)
     hist.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
