@@ -42,6 +42,10 @@ def parts_for(server: ScriptedLLM, stt: Transcriber, tts: Synthesizer) -> Parts:
     return Parts(stt=stt, tts=tts, llm=llm)
 
 
+def clips_of(paths: list[Path]) -> list[np.ndarray]:
+    return [read_audio(p) for p in paths]
+
+
 def agent_words(path: Path, stt: Transcriber) -> list[str]:
     """What the agent said in a demo output, heard back through the recogniser."""
     audio, rate = sf.read(str(path), dtype="float32")
@@ -62,7 +66,7 @@ async def test_demo_two_turns_with_loopback_llm(tmp_path: Path, stt: Transcriber
         server.push("Moving forward ten meters now.", "The seven of clubs is a good card.")
         parts = parts_for(server, stt, tts)
         inputs = [SPEECH / "ps_goforward.wav", SPEECH / "ps_cards_003.wav"]
-        result = await run_demo(CFG, parts, inputs, tmp_path / "out.wav", tmp_path / "report.json", fast=True)
+        result = await run_demo(CFG, parts, clips_of(inputs), tmp_path / "out.wav", tmp_path / "report.json", fast=True)
         await parts.llm.aclose()
     report = json.loads((tmp_path / "report.json").read_text())
     assert report == result.report
@@ -82,7 +86,7 @@ async def test_demo_real_time_latency_is_measured_on_the_timeline(tmp_path: Path
     async with ScriptedLLM(ttft_ms=100) as server:
         server.push("Ten of clubs, got it.")
         parts = parts_for(server, stt, tts)
-        result = await run_demo(CFG, parts, [SPEECH / "ps_cards_001.wav"], tmp_path / "o.wav", fast=False)
+        result = await run_demo(CFG, parts, clips_of([SPEECH / "ps_cards_001.wav"]), tmp_path / "o.wav", fast=False)
         await parts.llm.aclose()
     (turn,) = result.report["turns"]
     stages, tl = turn["stages"], turn["timeline_ms"]
@@ -99,7 +103,7 @@ async def test_llm_failure_drops_the_turn_and_the_next_one_works(tmp_path: Path,
         server.push(Reply(fault="500"), "Second time lucky.")
         parts = parts_for(server, stt, tts)
         inputs = [SPEECH / "ps_goforward.wav", SPEECH / "ps_cards_003.wav"]
-        result = await run_demo(CFG, parts, inputs, None, None, fast=True)
+        result = await run_demo(CFG, parts, clips_of(inputs), None, None, fast=True)
         await parts.llm.aclose()
     first, second = result.report["turns"]
     assert "HTTP 500" in first["error"] and first["response_latency_ms"] is None
@@ -113,7 +117,7 @@ async def test_silence_only_input_says_nothing(tmp_path: Path, stt: Transcriber,
     sf.write(str(quiet), np.random.default_rng(0).normal(0, 0.001, 16000 * 3).astype(np.float32), 16000)
     async with ScriptedLLM() as server:
         parts = parts_for(server, stt, tts)
-        result = await run_demo(CFG, parts, [quiet], tmp_path / "o.wav", tmp_path / "r.json", fast=True)
+        result = await run_demo(CFG, parts, clips_of([quiet]), tmp_path / "o.wav", tmp_path / "r.json", fast=True)
         await parts.llm.aclose()
     assert result.report["turns"] == [] and "no user turn" in result.report["note"]
     assert server.requests == []

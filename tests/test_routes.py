@@ -193,7 +193,6 @@ async def test_backpressure_bounds_the_mailbox() -> None:
             yield Chunk(str(i))
 
     async def slow_consumer(c: Chunk) -> None:
-        nonlocal max_depth
         await gate.wait()
 
     async with no_leaked_tasks():

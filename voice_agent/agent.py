@@ -91,8 +91,11 @@ class _Reply:
     recorded: bool = False  # its text is in the history
     heard_before: str = ""  # a resumed reply: what was heard before the false interruption
     turn_start: int | None = None  # a speculative reply: the turn it answers
-    gated: bool = False  # speculative and not yet committed: its audio is held back
-    held: list[AudioChunk] | None = None
+    held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
+
+    @property
+    def gated(self) -> bool:
+        return self.held is not None
 
 
 class Agent:
@@ -196,7 +199,7 @@ class Agent:
         if speculative:
             if self._vad is not None and looks_complete(trigger.text):
                 self._vad.detector.end_early(trigger.start, self._vad.detector.cfg.quick_end_of_turn_ms)
-            self.reply.turn_start, self.reply.gated, self.reply.held = trigger.start, True, []
+            self.reply.turn_start, self.reply.held = trigger.start, []
         if isinstance(trigger, Transcript):
             self.history.add_user(trigger.text)
             stream = reply(self.parts.llm, self.history.messages(), rid)
@@ -223,8 +226,7 @@ class Agent:
     def _play(self, audio: AudioChunk) -> AgentSpeechSent | None:
         if self.reply is None or audio.response_id != self.reply.id:
             return None  # stale audio from a reply the user cut off
-        if self.reply.gated:
-            assert self.reply.held is not None
+        if self.reply.held is not None:
             self.reply.held.append(audio)  # speculative: heard only if the turn really ended
             return None
         placed = self.sink.play(audio)
@@ -248,7 +250,6 @@ class Agent:
     def _commit(self) -> list[AgentSpeechSent]:
         """Open the gate of the speculative reply: its held audio plays now."""
         assert self.reply is not None and self.reply.held is not None
-        self.reply.gated = False
         self._unanswered = ""  # the committed reply answered those words too
         held, self.reply.held = self.reply.held, None
         log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))

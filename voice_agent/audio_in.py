@@ -43,7 +43,8 @@ class WallClock:
     def now(self) -> int:
         return int((time.monotonic() - self.t0) * SAMPLE_RATE)
 
-    async def wait_until(self, position: int) -> None:
+    async def advance(self, position: int) -> None:
+        """Return when the clock reaches `position` (real-time pacing)."""
         delay = self.t0 + position / SAMPLE_RATE - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)  # pacing to the audio clock, not a race
@@ -57,6 +58,9 @@ class FrameClock:
 
     def now(self) -> int:
         return self.position
+
+    async def advance(self, position: int) -> None:
+        self.position = position
 
 
 def read_audio(path: str | Path) -> np.ndarray:
@@ -148,10 +152,7 @@ class ScriptedSource:
 
     async def _emit(self, frame: np.ndarray) -> tuple[int, np.ndarray]:
         position = self.position
-        if isinstance(self.clock, WallClock):
-            await self.clock.wait_until(position + len(frame))
-        else:
-            self.clock.position = position + len(frame)
+        await self.clock.advance(position + len(frame))
         self.fed.append(frame)
         self.position += len(frame)
         return position, frame

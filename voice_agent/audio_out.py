@@ -8,7 +8,7 @@ listener would hear it; the speaker lives in speaker.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +88,4 @@ class TimelineSink:
 
 
 def _truncated(chunk: AudioChunk, n: int) -> AudioChunk:
-    from dataclasses import replace
-
     return replace(chunk, samples=chunk.samples[:n])

@@ -29,7 +29,7 @@ from .audio_out import TimelineSink
 from .baseline import naive_turn
 from .config import Config, ConfigError
 from .demo import run_demo
-from .events import AgentSpeechSent, ResponseDone, UserStoppedSpeaking
+from .events import UserStoppedSpeaking
 from .history import History
 from .metrics import summary
 from .vad import Vad
@@ -68,16 +68,16 @@ def load_manifest(folder: Path) -> list[tuple[Path, str]]:
 
 
 def machine() -> dict[str, Any]:
-    model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-        platform.processor() or "unknown",
-    ) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    model = names[0] if names else platform.processor() or "unknown"
     return {"cores": os.cpu_count(), "cpu_model": model, "python": platform.python_version()}
 
 
-async def latency_run(cfg: Config, parts: Parts, files: list[Path], console: Console) -> tuple[dict[str, Any], float]:
+async def latency_run(cfg: Config, parts: Parts, clips: list[np.ndarray], console: Console) -> tuple[dict[str, Any], float]:
     cpu0 = time.process_time()
-    result = await run_demo(cfg, parts, files, fast=False, console=console)
+    result = await run_demo(cfg, parts, clips, fast=False, console=console)
     turns = [t for t in result.report["turns"] if t["response_latency_ms"] is not None]
     return result.report, (time.process_time() - cpu0) / max(1, len(turns))
 
@@ -119,19 +119,14 @@ async def bargein_trial(cfg: Config, parts: Parts, question: np.ndarray, cut_in:
     sink = TimelineSink(clock, cfg.audio.output_rate)
     agent = Agent(parts, History(cfg.llm.system_prompt), sink, cfg.bargein)
     vad = Vad(cfg.vad)
-    spoken = []
-    agent.bus.tap(lambda e: spoken.append(e) if isinstance(e, (AgentSpeechSent, ResponseDone)) else None)
     user, onset = _trimmed(cut_in)
     said_at: list[int] = []
-
-    def speaking_a_while() -> bool:
-        return any(isinstance(e, AgentSpeechSent) for e in spoken) and sink.playing()
 
     def mark() -> bool:
         said_at.append(clock.now())
         return True
 
-    steps = [Pause(0.3), Say(question), Until(speaking_a_while, hold_s=0.5), Until(mark), Say(user)]
+    steps = [Pause(0.3), Say(question), Until(sink.playing, hold_s=0.5), Until(mark), Say(user)]
     steps += [Until(lambda: not agent.replying and len(agent.interruptions) > 0, hold_s=0.3, max_s=20)]
     source = ScriptedSource(steps, vad.frame_len, clock)
     async with agent.bus:
@@ -158,7 +153,7 @@ async def run_bench(cfg: Config, parts: Parts, opts: BenchOptions, llm_desc: str
     items = load_manifest(opts.speech_dir)[: opts.limit]
     clips = [read_audio(p) for p, _ in items]
     console.print(f"[bold]latency[/]: {len(items)} utterances at real-time pace, LLM: {llm_desc}")
-    report, cpu_per_turn = await latency_run(cfg, parts, [p for p, _ in items], console)
+    report, cpu_per_turn = await latency_run(cfg, parts, clips, console)
     turns = report["turns"]
     latencies = [t["response_latency_ms"] for t in turns if t["response_latency_ms"] is not None]
     console.print("[bold]baseline[/]: the same turns through the naive sequential pipeline")

@@ -90,16 +90,15 @@ async def _demo(args: argparse.Namespace, console: Console) -> int:
     from .parts import build_parts, close_parts
 
     cfg = build_config(args)
-    inputs = args.input or [default_input()]
     from .audio_in import read_audio
 
-    for p in inputs:  # check inputs before spending seconds on models
-        read_audio(p)
+    # Read (and so check) the inputs before spending seconds on models.
+    clips = [read_audio(p) for p in args.input or [default_input()]]
     with console.status("loading models"):
         parts, llm_desc = build_parts(cfg)
     console.print(f"LLM: {llm_desc}", soft_wrap=True)
     try:
-        await run_demo(cfg, parts, inputs, args.output, args.report, fast=args.fast, stereo=not args.mono, console=console)
+        await run_demo(cfg, parts, clips, args.output, args.report, fast=args.fast, stereo=not args.mono, console=console)
     finally:
         await close_parts(parts)
     return 0

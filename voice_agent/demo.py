@@ -14,11 +14,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from ._compat import TaskGroup
 from .agent import Agent, Parts
-from .audio_in import FrameClock, ScriptedSource, WallClock, read_audio, turn_taking
+from .audio_in import FrameClock, ScriptedSource, WallClock, turn_taking
 from .audio_out import TimelineSink
 from .config import Config
 from .history import History
@@ -42,15 +43,15 @@ class DemoResult:
 async def run_demo(
     cfg: Config,
     parts: Parts,
-    inputs: list[Path],
+    clips: list[np.ndarray],
     output: Path | None = None,
     report_path: Path | None = None,
     fast: bool = False,
     stereo: bool = True,
     console: Console | None = None,
 ) -> DemoResult:
+    """Each clip (16 kHz mono, see `audio_in.read_audio`) is one user turn."""
     console = console or Console(stderr=True)
-    clips = [read_audio(p) for p in inputs]  # bad files fail here, before anything runs
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
     history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_chars)

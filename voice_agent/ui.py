@@ -40,8 +40,9 @@ class View:
         self.lines: deque[Text] = deque(maxlen=12)
         self.fancy = console.is_terminal if fancy is None else fancy
         self._guess: Transcript | None = None  # a speculative transcript, shown once its turn ends
-        self._unheard: dict[int, ResponseDone] = {}  # replies streamed but not yet audible
-        self._audible: set[int] = set()
+        # Replies come one at a time: the latest one heard, and one streamed but not yet heard.
+        self._audible_reply: int | None = None
+        self._unheard: ResponseDone | None = None
         self._live: Live | None = None
         self._min_interval = 1.0 / fps
         self._last_draw = 0.0
@@ -82,21 +83,21 @@ class View:
                 self._say(Text(f"you:   {event.text}", style="cyan"))
         elif isinstance(event, AgentSpeechSent):
             self.state = "speaking"
-            self._audible.add(event.response_id)
-            done = self._unheard.pop(event.response_id, None)
-            if done is not None:
-                self._say(Text(f"agent: {done.text}", style="green"))
-            turn = self.recorder._by_response.get(event.response_id)
+            self._audible_reply = event.response_id
+            if self._unheard is not None and self._unheard.response_id == event.response_id:
+                self._say(Text(f"agent: {self._unheard.text}", style="green"))
+                self._unheard = None
+            turn = self.recorder.turn_of(event.response_id)
             if turn is not None and turn.first_audio_at == event.position:
                 self._say(Text(f"        ({ms(event.position - turn.speech_end):.0f} ms to first audio)", style="dim"))
         elif isinstance(event, ResponseDone):
             if event.error:
                 self._say(Text(f"agent turn dropped: {event.error}", style="red"), force=True)
-            elif event.response_id in self._audible:
+            elif event.response_id == self._audible_reply:
                 self._say(Text(f"agent: {event.text}", style="green"))
             else:
                 # A speculative reply may yet be dropped: show it once it is heard.
-                self._unheard = {event.response_id: event}
+                self._unheard = event
         elif isinstance(event, Interruption):
             self.state = "hearing you"
             self._say(Text("        (interrupted)", style="dim"))
