@@ -8,34 +8,28 @@ reply holds nothing of the old one, and the history ends at a heard word.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import pytest
 
 from conftest import SPEECH
-from voice_agent.agent import Agent, Parts
-from voice_agent.audio_in import Pause, ScriptedSource, Say, Step, Until, WallClock, read_audio
+from timeline import Seen, converse, finished
+from voice_agent.agent import Agent
+from voice_agent.audio_in import Pause, Say, Step, Until, WallClock, read_audio
 from voice_agent.audio_out import TimelineSink
 from voice_agent.bargein import Spoken, heard_text, unheard_text
-from voice_agent.config import Config, LLMConfig
+from voice_agent.config import Config
 from voice_agent.events import (
     AgentSpeechSent,
     Interruption,
-    ResponseDone,
     UserPaused,
     UserResumed,
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
-from voice_agent.history import INTERRUPTED_MARK, History
-from voice_agent.llm import OpenAIChat
+from voice_agent.history import INTERRUPTED_MARK
 from voice_agent.scripted_llm import Reply, ScriptedLLM
 from voice_agent.sentences import speakable
 from voice_agent.stt import Transcriber
-from voice_agent.testing import no_leaked_tasks
 from voice_agent.tts import Synthesizer
 
 CFG = Config()
@@ -93,58 +87,9 @@ def test_unheard_text_repeats_or_continues() -> None:
 # --- scenarios ----------------------------------------------------------------------
 
 
-@dataclass
-class Seen:
-    clock: WallClock
-    events: list[tuple[int, Any]] = field(default_factory=list)
-
-    def observe(self, event: Any) -> None:
-        self.events.append((self.clock.now(), event))
-
-    def count(self, kind: type) -> int:
-        return sum(isinstance(e, kind) for _, e in self.events)
-
-    def when(self, kind: type) -> int:
-        return next(t for t, e in self.events if isinstance(e, kind))
-
-
 @pytest.fixture(scope="module")
 def models() -> tuple[Transcriber, Synthesizer]:
     return Transcriber(CFG.stt, CFG.models_dir), Synthesizer(CFG.tts, CFG.models_dir, CFG.audio.output_rate)
-
-
-async def converse(
-    server: ScriptedLLM, models: tuple[Transcriber, Synthesizer], script: Callable[[Agent, Seen, WallClock], list[Step]]
-) -> tuple[Agent, Seen, TimelineSink]:
-    llm = OpenAIChat(LLMConfig(base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
-    clock = WallClock()
-    sink = TimelineSink(clock, CFG.audio.output_rate)
-    agent = Agent(Parts(*models, llm=llm), History(CFG.llm.system_prompt), sink, CFG.bargein)
-    from voice_agent.vad import Vad
-
-    vad = Vad(CFG.vad)
-    seen = Seen(clock)
-    agent.bus.tap(seen.observe)
-    source = ScriptedSource(script(agent, seen, clock), vad.frame_len, clock)
-    async with no_leaked_tasks():
-        async with agent.bus:
-            clock.start()
-            await agent.listen(source, vad)
-        await llm.aclose()
-    return agent, seen, sink
-
-
-def finished(agent: Agent, seen: Seen, text: str, after: type | None = None) -> Until:
-    """Silence until a reply saying `text` (begun after the first `after` event) has played out."""
-
-    def done() -> bool:
-        events = [e for _, e in seen.events]
-        if after is not None:
-            starts = [i for i, e in enumerate(events) if isinstance(e, after)]
-            events = events[starts[0] :] if starts else []
-        return any(isinstance(e, ResponseDone) and e.text == text for e in events) and not agent.replying
-
-    return Until(done, hold_s=0.3, max_s=30)
 
 
 def check_cut(agent: Agent, seen: Seen, sink: TimelineSink, old_text: str, new_text: str) -> Interruption:
@@ -176,7 +121,7 @@ async def test_interrupt_mid_playback(models) -> None:
             playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
             return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.2), Say(Q2), finished(agent, seen, SHORT)]
 
-        agent, seen, sink = await converse(server, models, script)
+        agent, seen, sink = await converse(server, models, script, CFG)
     check_cut(agent, seen, sink, LONG, SHORT)
     assert len(server.disconnects) >= 1, "the LLM stream was closed"
     assert server.requests[1]["messages"][-1]["content"].lower().count("clubs") == 1
@@ -197,7 +142,7 @@ async def test_interrupt_between_sentences(models) -> None:
 
             return [Pause(0.3), Say(Q1), Until(near_first_sentence_end), Say(Q2), finished(agent, seen, SHORT)]
 
-        agent, seen, sink = await converse(server, models, script)
+        agent, seen, sink = await converse(server, models, script, CFG)
     cut = check_cut(agent, seen, sink, LONG, SHORT)
     first = speakable(LONG.split(". ")[0])
     assert abs(len(cut.heard.split()) - len(first.split())) <= 3, (cut.heard, first)
@@ -212,7 +157,7 @@ async def test_interrupt_while_waiting_for_the_first_token(models) -> None:
             turn_over = lambda: seen.count(UserStoppedSpeaking) > 0  # noqa: E731
             return [Pause(0.3), Say(Q1), Until(turn_over), Say(Q2), finished(agent, seen, SHORT)]
 
-        agent, seen, sink = await converse(server, models, script)
+        agent, seen, sink = await converse(server, models, script, CFG)
     (cut,) = agent.interruptions
     assert cut.heard == "" and cut.silenced_at - seen.when(Interruption) <= BLOCK
     assert len(server.disconnects) >= 1 and server.completed == 1, "only the reply to the whole turn completed"
@@ -240,11 +185,11 @@ async def test_speech_during_transcription_joins_the_turn(models, speculate: boo
                 stt_running = lambda: seen.count(stt_starts) > 0  # noqa: E731
                 return [Pause(0.3), Say(Q1), Until(stt_running), Say(Q2), finished(agent, seen, SHORT, after=UserResumed if speculate else UserStartedSpeaking)]
 
-            agent, seen, sink = await converse(server, models, script)
+            agent, seen, sink = await converse(server, models, script, CFG)
     finally:
         CFG.vad.speculate_ms = saved
         CFG.stt.short_window = True
-    assert agent.interruptions == []
+    assert not agent.interruptions
     heard_users = [r["messages"][-1]["content"].lower() for r in server.requests]
     answered = heard_users[-1]
     assert "forward" in answered and "clubs" in answered, heard_users
@@ -263,7 +208,7 @@ async def test_a_cough_is_a_false_interruption_and_the_agent_resumes(models, mod
                 playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
                 return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.5), Say(cough()), finished(agent, seen, LONG, after=Interruption)]
 
-            agent, seen, sink = await converse(server, models, script)
+            agent, seen, sink = await converse(server, models, script, CFG)
     finally:
         CFG.bargein.resume = "repeat"
     (cut,) = agent.interruptions

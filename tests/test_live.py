@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,8 +89,15 @@ async def test_three_spoken_turns_get_spoken_answers(room: VirtualRoom, tmp_path
         said = normalize(reply)
         found = [w for w in said if w in heard]
         assert len(found) >= 0.7 * len(said), f"{reply!r} not heard in {' '.join(heard)!r}"
-    lines = metrics.read_text().splitlines()
-    assert len(lines) == 3 and all('"response_latency_ms"' in l for l in lines)
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    turns = [r for r in records if r["type"] == "turn"]
+    assert len(turns) == 3 and all(t["response_latency_ms"] > 0 for t in turns)
+    # Each reply's progress ends in a final record with everything it streamed and played.
+    finals = [r for r in records if r["type"] == "progress" and r["final"] and r["audio_s_sent"]]  # not dropped speculation
+    assert [f["chars"] for f in finals] == [len(r) for r in REPLIES]
+    for final in finals:
+        assert final["streaming_done"] and final["sentences_spoken"] == final["sentences"] >= 1
+        assert final["audio_s_played"] == pytest.approx(final["audio_s_sent"], abs=0.05) and final["audio_s_played"] > 0.5
 
 
 async def test_microphone_unplugged_and_back_keeps_the_conversation(room: VirtualRoom) -> None:

@@ -11,7 +11,7 @@ import pytest
 from conftest import free_port
 from voice_agent.config import LLMConfig
 from voice_agent.events import ResponseDone, TextChunk, Transcript
-from voice_agent.history import INTERRUPTED_MARK, History
+from voice_agent.history import INTERRUPTED_MARK, History, estimate_tokens
 from voice_agent.llm import OpenAIChat, reply
 from voice_agent.routes import Bus
 from voice_agent.scripted_llm import Reply, ScriptedLLM
@@ -56,15 +56,20 @@ async def test_history_is_sent_and_bounded(llm_server: ScriptedLLM, llm_config: 
     assert sum(m["role"] == "user" for m in history.turns) == 3
 
 
-def test_history_char_budget_keeps_whole_exchanges() -> None:
-    history = History(system_prompt="s", max_turns=100, max_chars=100)
-    for i in range(10):
-        history.add_user("q" * 20)
-        history.add_assistant("a" * 20, interrupted=(i == 9))
-    turns = history.turns
-    assert turns[0]["role"] == "user"
-    assert sum(len(m["content"]) for m in turns) <= 100
-    assert turns[-1]["content"].endswith(INTERRUPTED_MARK)
+def test_history_token_budget_keeps_the_system_prompt_and_whole_recent_exchanges() -> None:
+    history = History(system_prompt="s" * 40, max_turns=100, max_tokens=100)
+    for i in range(50):
+        history.add_user(f"question {i} " + "q" * 20)
+        history.add_assistant(f"answer {i} " + "a" * 20, interrupted=(i == 49))
+        if i % 7 == 3:  # a tool round inside the exchange
+            history.add({"role": "assistant", "content": None, "tool_calls": [{"id": "c", "function": {"name": "t", "arguments": "{}"}}]})
+            history.add({"role": "tool", "tool_call_id": "c", "content": "r" * 30})
+        assert history.tokens <= 100
+        assert history.tokens == estimate_tokens({"content": "s" * 40}) + sum(estimate_tokens(m) for m in history.turns)
+    sent = history.messages()
+    assert sent[0] == {"role": "system", "content": "s" * 40}
+    assert [m["content"].split()[1] for m in sent[1:] if m["role"] == "user"] == ["47", "48", "49"]
+    assert sent[-1]["content"].endswith(INTERRUPTED_MARK) and sent[-2]["content"].startswith("question 49")
 
 
 @pytest.mark.parametrize(

@@ -18,16 +18,18 @@ Barge-in, by what the user could hear when they started speaking:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
 from .audio_out import Placed
 from .bargein import Spoken, heard_text, unheard_text
-from .config import BargeInConfig
+from .config import BargeInConfig, ToolsConfig
 from .events import (
     SAMPLE_RATE,
     AgentResponse,
@@ -35,11 +37,15 @@ from .events import (
     AudioChunk,
     CandidateCancelled,
     ErrorEvent,
+    Filler,
     Interruption,
     ResponseDone,
     Resume,
+    Say,
     SentenceChunk,
     TextChunk,
+    ToolCall,
+    ToolResult,
     Transcript,
     UserPaused,
     UserResumed,
@@ -48,10 +54,12 @@ from .events import (
 )
 from .endpointing import looks_complete
 from .history import History
-from .llm import ChatBackend, reply
+from .llm import ChatBackend, ToolUse, reply
+from .normalize import validate
 from .routes import Bus
 from .sentences import SentenceBuffer
 from .stt import Transcriber
+from .tools import CallRequest, Outcome, Toolbox, exchange
 from .tts import Synthesizer
 from .vad import Vad
 
@@ -77,6 +85,7 @@ class Parts:
     stt: Transcriber
     tts: Synthesizer
     llm: ChatBackend
+    toolbox: Toolbox | None = None  # the tools the LLM may call (None: no tools)
 
 
 @dataclass
@@ -90,8 +99,13 @@ class _Reply:
     text: str = ""
     recorded: bool = False  # its text is in the history
     heard_before: str = ""  # a resumed reply: what was heard before the false interruption
+    resumed: bool = False  # it finishes a reply cut off by a false interruption
     turn_start: int | None = None  # a speculative reply: the turn it answers
     held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
+    committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
+    tool_mark: int = 0  # where in `text` the words after the last tool round begin
+    round_calls: list[ToolCall] = field(default_factory=list)
+    round_results: list[Outcome] = field(default_factory=list)
 
     @property
     def gated(self) -> bool:
@@ -106,15 +120,18 @@ class Agent:
         sink: Sink,
         bargein: BargeInConfig | None = None,
         first_clause_min_chars: int = 12,
+        tools_cfg: ToolsConfig | None = None,
     ) -> None:
         self.parts = parts
         self.history = history
         self.sink = sink
         self.bargein = bargein or BargeInConfig()
+        self.toolbox = parts.toolbox
+        self.tools_cfg = tools_cfg or ToolsConfig()
         self.first_clause_min_chars = first_clause_min_chars
         self.bus = Bus()
         self.reply: _Reply | None = None  # the current reply
-        self.interruptions: list[Interruption] = []
+        self.interruptions: deque[Interruption] = deque(maxlen=100)  # the latest, for reports and tests
         self._next_id = 0
         self._speech_start: int | None = None  # the user is speaking since here
         self._unanswered = ""  # words of a turn the user went on speaking over
@@ -130,8 +147,8 @@ class Agent:
         bus.on(UserResumed).map(self._cancel_candidate).broadcast()
         bus.on(UserStoppedSpeaking, UserPaused).interrupt_on(CandidateCancelled).stream(self._transcribe).broadcast().named("stt")
         self._reply_routes = [
-            bus.on(Transcript, Resume).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
-            bus.on(SentenceChunk).interrupt_on(*cut).stream(self._speak).broadcast().named("tts"),
+            bus.on(Transcript, Resume, Say).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
+            bus.on(SentenceChunk).interrupt_on(*cut).map(self._validate).stream(self._speak).broadcast().named("tts"),
             bus.on(AudioChunk).interrupt_on(*cut).map(self._play).broadcast().named("sink"),
         ]
         bus.on(ResponseDone).map(self._finish).named("history")
@@ -143,8 +160,9 @@ class Agent:
 
     @property
     def replying(self) -> bool:
-        """A reply is being produced or is still playing."""
-        return any(r.busy for r in self._reply_routes) or self.sink.playing()
+        """A reply is being produced, waits behind the speculation gate, or is still playing."""
+        held = self.reply is not None and self.reply.gated
+        return held or any(r.busy for r in self._reply_routes) or self.sink.playing()
 
     # --- the stages -------------------------------------------------------------
 
@@ -182,7 +200,7 @@ class Agent:
             resume, self._resume = self._resume, None
             yield resume
 
-    async def _respond(self, trigger: Transcript | Resume) -> AsyncIterator[AgentResponse]:
+    async def _respond(self, trigger: Transcript | Resume | Say) -> AsyncIterator[AgentResponse]:
         speculative = isinstance(trigger, Transcript) and trigger.speculative
         if isinstance(trigger, Transcript) and not speculative and self._speech_start is not None:
             # The user is talking again already: this turn is not over, keep its words.
@@ -190,32 +208,85 @@ class Agent:
             return
         self._next_id += 1
         rid = self._next_id
-        user_text = trigger.text if isinstance(trigger, Transcript) else ""
-        heard_before = trigger.heard if isinstance(trigger, Resume) else ""
-        self.reply = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before)
-        if speculative and self._commit_on_arrival == trigger.start:
-            speculative, self._commit_on_arrival = False, None  # the turn is over already
-            self._unanswered = ""
-        if speculative:
-            if self._vad is not None and looks_complete(trigger.text):
-                self._vad.detector.end_early(trigger.start, self._vad.detector.cfg.quick_end_of_turn_ms)
-            self.reply.turn_start, self.reply.held = trigger.start, []
+        self.reply = reply_ = self._new_reply(rid, trigger)
         if isinstance(trigger, Transcript):
+            self._add_late_tool_results()
             self.history.add_user(trigger.text)
-            stream = reply(self.parts.llm, self.history.messages(), rid)
+            stream = reply(self.parts.llm, self.history.messages(), rid, self._tool_use(reply_))
         else:
             stream = _fixed_reply(trigger, rid)
         buffer = SentenceBuffer(first_clause_min_chars=self.first_clause_min_chars)
         async for chunk in stream:
-            sentences = buffer.push(chunk.text) if isinstance(chunk, TextChunk) else buffer.flush()
             if isinstance(chunk, TextChunk):
-                self.reply.text += chunk.text
+                reply_.text += chunk.text
                 yield chunk
+                sentences = buffer.push(chunk.text)
+            elif isinstance(chunk, Filler):
+                sentences = [chunk.text]  # spoken, but not part of the reply's text
+            else:
+                sentences = buffer.flush() if isinstance(chunk, (ToolCall, ResponseDone)) else []
             for sentence in sentences:
-                self.reply.sentences.append(sentence)
-                yield SentenceChunk(rid, sentence, len(self.reply.sentences) - 1)
-            if isinstance(chunk, ResponseDone):
+                reply_.sentences.append(sentence)
+                yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
+            if isinstance(chunk, (ToolCall, ToolResult)):
+                self._track_tool_round(reply_, chunk)
+            if not isinstance(chunk, (TextChunk, Filler)):
                 yield chunk
+
+    def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> _Reply:
+        user_text = trigger.text if isinstance(trigger, Transcript) else ""
+        heard_before = trigger.heard if isinstance(trigger, Resume) else ""
+        new = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before, resumed=isinstance(trigger, Resume))
+        speculative = isinstance(trigger, Transcript) and trigger.speculative
+        if speculative and self._commit_on_arrival == trigger.start:
+            speculative, self._commit_on_arrival = False, None  # the turn is over already
+            self._unanswered = ""
+        if speculative:
+            assert isinstance(trigger, Transcript)
+            if self._vad is not None and looks_complete(trigger.text):
+                self._vad.detector.end_early(trigger.start, self._vad.detector.cfg.quick_end_of_turn_ms)
+            new.turn_start, new.held = trigger.start, []
+        else:
+            new.committed.set()
+        return new
+
+    # --- tools ------------------------------------------------------------------
+
+    def _tool_use(self, reply_: _Reply) -> ToolUse | None:
+        if not self.toolbox:
+            return None
+        cfg = self.tools_cfg
+        return ToolUse(self.toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, reply_.committed.wait)
+
+    def _track_tool_round(self, reply_: _Reply, event: ToolCall | ToolResult) -> None:
+        """Once a round's results are all in, the history gets the calls and their results."""
+        if isinstance(event, ToolCall):
+            reply_.round_calls.append(event)
+            return
+        reply_.round_results.append(Outcome(event.content, event.is_error))
+        if len(reply_.round_results) < len(reply_.round_calls):
+            return
+        calls = [CallRequest(c.call_id, c.name, c.arguments) for c in reply_.round_calls]
+        for message in exchange(reply_.text[reply_.tool_mark :], calls, reply_.round_results):
+            self.history.add(message)
+        reply_.tool_mark = len(reply_.text)
+        reply_.round_calls, reply_.round_results = [], []
+
+    def _add_late_tool_results(self) -> None:
+        """Calls that finished after a barge-in: the LLM hears their results this turn."""
+        for request, outcome in self.toolbox.take_late() if self.toolbox else []:
+            for message in exchange("", [request], [outcome]):
+                self.history.add(message)
+
+    # --- speaking ---------------------------------------------------------------
+
+    def _validate(self, sentence: SentenceChunk) -> SentenceChunk | None:
+        """Make the chunk speakable (numbers, money, dates as words), or drop it."""
+        text = validate(sentence.text)
+        if text is None:
+            log.info("nothing speakable in %r: dropped", sentence.text)
+            return None
+        return replace(sentence, text=text)
 
     async def _speak(self, sentence: SentenceChunk) -> AsyncIterator[AudioChunk]:
         if sentence.response_id != self.current:
@@ -231,7 +302,7 @@ class Agent:
             return None
         placed = self.sink.play(audio)
         self.reply.spoken.append(Spoken(placed.start, placed.end, audio.text, audio.sentence_index))
-        return AgentSpeechSent(audio.response_id, audio.text, placed.start)
+        return AgentSpeechSent(audio.response_id, audio.text, placed.start, placed.end, audio.last_in_sentence)
 
     def _finish(self, done: ResponseDone) -> None:
         if done.response_id != self.current:
@@ -239,10 +310,10 @@ class Agent:
         assert self.reply is not None
         if done.error:
             self.history.drop_last_user()  # the turn is dropped; the user can ask again
-        elif not self.reply.user_text:
+        elif self.reply.resumed:
             self.history.replace_last_assistant(done.text)  # a resumed reply, now complete
         else:
-            self.history.add_assistant(done.text)
+            self.history.add_assistant(done.text[self.reply.tool_mark :])
         self.reply.recorded = not done.error
 
     # --- speculation ------------------------------------------------------------
@@ -252,6 +323,7 @@ class Agent:
         assert self.reply is not None and self.reply.held is not None
         self._unanswered = ""  # the committed reply answered those words too
         held, self.reply.held = self.reply.held, None
+        self.reply.committed.set()
         log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))
         return [sent for sent in map(self._play, held) if sent is not None]
 
@@ -296,7 +368,7 @@ class Agent:
 
     def _record_heard(self, reply: _Reply, heard: str) -> None:
         text = f"{reply.heard_before} {heard}".strip()
-        if reply.recorded or not reply.user_text:
+        if reply.recorded or reply.resumed:
             self.history.replace_last_assistant(text, interrupted=True)
         else:
             self.history.add_assistant(text, interrupted=True)
@@ -321,7 +393,7 @@ class Agent:
         await self.bus.drain()
 
 
-async def _fixed_reply(resume: Resume, rid: int) -> AsyncIterator[AgentResponse]:
-    """A reply whose text is already known (resuming after a false interruption)."""
-    yield TextChunk(rid, resume.text)
-    yield ResponseDone(rid, resume.full_text)
+async def _fixed_reply(said: Resume | Say, rid: int) -> AsyncIterator[AgentResponse]:
+    """A reply whose text is already known (the greeting, resuming after a false interruption)."""
+    yield TextChunk(rid, said.text)
+    yield ResponseDone(rid, said.full_text if isinstance(said, Resume) else said.text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -107,7 +107,7 @@ Step = Say | Pause | Until
 
 def turn_taking(clips: list[np.ndarray], agent_done: Callable[[], bool], lead_s: float = 0.5, gap_s: float = 0.6) -> list[Step]:
     """Each clip spoken once the agent has finished answering the one before, as a polite person would."""
-    steps: list[Step] = [Pause(lead_s)]
+    steps: list[Step] = [Pause(lead_s), Until(agent_done, hold_s=0)]  # after any greeting
     for clip in clips:
         steps += [Say(clip), Until(agent_done, hold_s=gap_s)]
     return steps
@@ -122,7 +122,7 @@ class ScriptedSource:
     timeline). `Until` steps let a test speak at a chosen stage of a reply.
     """
 
-    def __init__(self, steps: list[Step], frame_len: int, clock: WallClock | FrameClock) -> None:
+    def __init__(self, steps: Iterable[Step], frame_len: int, clock: WallClock | FrameClock) -> None:
         self.steps = steps
         self.frame_len = frame_len
         self.clock = clock

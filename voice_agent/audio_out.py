@@ -34,9 +34,10 @@ class TimelineSink:
     """Lays agent audio on the input timeline: it plays when it arrives, or
     right after the audio before it, exactly as a speaker would."""
 
-    def __init__(self, clock: Clock, rate: int) -> None:
+    def __init__(self, clock: Clock, rate: int, keep: bool = True) -> None:
         self.clock = clock
         self.rate = rate
+        self.keep = keep  # keep everything played, for `write`; False in long sessions
         self.placed: list[Placed] = []
         self.cursor = 0  # input-clock position where queued audio runs out
 
@@ -46,6 +47,8 @@ class TimelineSink:
         start = max(self.clock.now(), self.cursor)
         end = start + round(len(chunk.samples) * SAMPLE_RATE / self.rate)
         placed = Placed(start, end, chunk)
+        if not self.keep:
+            self.placed = [p for p in self.placed if p.end > self.clock.now()]
         self.placed.append(placed)
         self.cursor = end
         return placed

@@ -22,6 +22,7 @@ from rich.console import Console
 from .audio_in import AudioInputError
 from .config import Config, ConfigError, load_config
 from .models import ModelError
+from .tools import ToolError
 
 EXIT_USAGE = 2
 DEFAULT_SPEECH = Path(__file__).resolve().parent.parent / "tests" / "speech"
@@ -33,6 +34,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
     p.add_argument("--system-prompt", help="the assistant's instructions")
     p.add_argument("--embedded", action="store_true", help="use the embedded demo LLM even if a server is configured")
+    p.add_argument("--greeting", metavar="TEXT", help="what the agent says when the session starts")
+    p.add_argument(
+        "--tools",
+        action="append",
+        metavar="TOOL",
+        help="tools the LLM may call: time, calculate, package.module:function, or none (repeatable; default: time, calculate)",
+    )
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -75,6 +83,11 @@ def build_config(args: argparse.Namespace) -> Config:
         llm = replace(llm, system_prompt=args.system_prompt)
     if args.embedded:
         llm = replace(llm, backend="embedded")
+    if args.greeting:
+        cfg = replace(cfg, greeting=args.greeting)
+    if args.tools:
+        names = [n.strip() for spec in args.tools for n in spec.split(",") if n.strip() and n.strip() != "none"]
+        cfg = replace(cfg, tools=replace(cfg.tools, enabled=names))
     audio = cfg.audio
     if getattr(args, "input_device", None):
         audio = replace(audio, input_device=args.input_device)
@@ -153,7 +166,7 @@ async def _live(args: argparse.Namespace, console: Console) -> int:
     console.print(f"LLM: {llm_desc}", soft_wrap=True)
     _cancel_on_sigterm()
     try:
-        with View(console, TurnRecorder(MicClock())) as view:
+        with View(console, TurnRecorder(MicClock(), keep=100)) as view:
             await run_live(cfg, parts, view, args.metrics)
     finally:
         await close_parts(parts)
@@ -189,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_demo(args, console))
     except asyncio.CancelledError:
         return 0  # SIGTERM
-    except (ConfigError, ModelError, AudioInputError, AudioDeviceError) as exc:
+    except (ConfigError, ModelError, AudioInputError, AudioDeviceError, ToolError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
         return EXIT_USAGE
     except KeyboardInterrupt:

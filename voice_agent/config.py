@@ -41,7 +41,7 @@ class LLMConfig:
     temperature: float = 0.7
     max_tokens: int = 200
     history_turns: int = 20  # user+assistant pairs kept
-    history_chars: int = 12_000  # about 3,000 tokens
+    history_tokens: int = 3_000  # budget of the system prompt plus kept history (estimated)
     first_token_timeout_s: float = 20.0
     inter_token_timeout_s: float = 10.0
     max_retries: int = 0  # a voice turn should fail fast, not retry for seconds
@@ -110,6 +110,16 @@ class BargeInConfig:
 
 
 @dataclass
+class ToolsConfig:
+    # The allowlist: built-ins ("time", "calculate") and the user's own as
+    # "package.module:function". Nothing else can run.
+    enabled: list[str] = field(default_factory=lambda: ["time", "calculate"])
+    timeout_s: float = 10.0  # a call taking longer gets an error result
+    filler: str = "One moment."  # said while a slow call runs
+    filler_after_ms: int = 700
+
+
+@dataclass
 class Config:
     llm: LLMConfig = field(default_factory=LLMConfig)
     vad: VADConfig = field(default_factory=VADConfig)
@@ -117,6 +127,8 @@ class Config:
     tts: TTSConfig = field(default_factory=TTSConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
+    greeting: str | None = None  # said when the session starts
     models_dir: str = str(Path(__file__).resolve().parent.parent / "models")
 
 

@@ -22,6 +22,7 @@ from .agent import Agent, Parts
 from .audio_in import FrameClock, ScriptedSource, WallClock, turn_taking
 from .audio_out import TimelineSink
 from .config import Config
+from .events import Say
 from .history import History
 from .metrics import TurnRecorder
 from .ui import View
@@ -54,8 +55,8 @@ async def run_demo(
     console = console or Console(stderr=True)
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
-    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_chars)
-    agent = Agent(parts, history, sink, cfg.bargein)
+    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens)
+    agent = Agent(parts, history, sink, cfg.bargein, tools_cfg=cfg.tools)
     vad = Vad(cfg.vad)
     source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying), vad.frame_len, clock)
     recorder = TurnRecorder(clock)
@@ -63,6 +64,8 @@ async def run_demo(
     agent.bus.tap(View(console, recorder, fancy=False).observe)
 
     async with agent.bus:
+        if cfg.greeting:
+            await agent.bus.publish(Say(cfg.greeting))  # the user waits for it: see turn_taking
         if isinstance(clock, WallClock):
             clock.start()
         async with TaskGroup() as tg:

@@ -60,7 +60,8 @@ class EmbeddedLLM:
     async def aclose(self) -> None:
         self._executor.shutdown(wait=True)
 
-    async def stream(self, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+    async def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[str]:
+        """Text of one reply; `tools` is ignored (a 270M base model cannot call tools)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()

@@ -12,7 +12,6 @@ text, audio and other media are subclasses so a route can select all chunks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -100,12 +99,20 @@ class AudioChunk(AgentResponse):
     text: str  # the words this audio speaks
     sentence_index: int = 0
     last_in_sentence: bool = True
+    cached: bool = False  # came from the audio cache, not fresh synthesis
 
 
 @dataclass(frozen=True)
 class MediaChunk(AgentResponse):
     mime_type: str
     data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Filler(AgentResponse):
+    """Words that fill a wait (a slow tool call): spoken, but not part of the reply's text."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -118,10 +125,12 @@ class ResponseDone(AgentResponse):
 
 @dataclass(frozen=True)
 class AgentSpeechSent(AgentResponse):
-    """Audio for `text` was handed to the sink, starting at `position`."""
+    """Audio for `text` was handed to the sink, to play from `position` to `end`."""
 
     text: str
     position: int
+    end: int = 0
+    ends_sentence: bool = True
 
 
 @dataclass(frozen=True)
@@ -150,14 +159,23 @@ class Resume(Event):
     heard: str = ""  # what had been heard before the false interruption
 
 
+@dataclass(frozen=True)
+class Say(Event):
+    """The agent says fixed words of its own accord (the greeting)."""
+
+    text: str
+
+
 # --- tools -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ToolCall(AgentResponse):
+    """The LLM asked for a tool; it runs now."""
+
     call_id: str
     name: str
-    arguments: dict[str, Any]
+    arguments: str  # JSON, as the LLM wrote it
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,40 @@
-"""Conversation history for one session, bounded so long sessions stay small."""
+"""Conversation history for one session, bounded so long sessions stay small.
+
+The bound is a token budget (and a number of turns): the system prompt is
+always kept, and whole exchanges are dropped from the oldest, so the history
+always starts at a user message. Tokens are estimated, not counted: the
+agent talks to any model, whose tokenizer it does not have, and about four
+characters a token (plus a few per message) is what OpenAI documents for
+English.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 INTERRUPTED_MARK = " [interrupted by the user]"
 
 
+def estimate_tokens(message: dict[str, Any]) -> int:
+    text = str(message.get("content") or "")
+    if "tool_calls" in message:
+        text += json.dumps(message["tool_calls"])
+    return 4 + (len(text) + 3) // 4
+
+
 @dataclass
 class History:
     system_prompt: str
     max_turns: int = 20  # user messages kept (each with the replies after it)
-    max_chars: int = 12_000  # a rough token budget: about 4 characters a token
+    max_tokens: int = 3_000  # the system prompt and the kept messages, estimated
     _messages: list[dict[str, Any]] = field(default_factory=list)
+    _tokens: int = 0  # of `_messages`
+    _users: int = 0
 
     def add_user(self, text: str) -> None:
-        self._messages.append({"role": "user", "content": text})
-        self._trim()
+        self.add({"role": "user", "content": text})
 
     def add_assistant(self, text: str, interrupted: bool = False) -> None:
         """Record a reply; an interrupted one is marked so the LLM knows it was cut off."""
@@ -25,26 +42,32 @@ class History:
             text = text.rstrip() + INTERRUPTED_MARK if text.strip() else INTERRUPTED_MARK.strip()
         if not text.strip():
             return
-        self._messages.append({"role": "assistant", "content": text})
-        self._trim()
+        self.add({"role": "assistant", "content": text})
 
     def replace_last_assistant(self, text: str, interrupted: bool = False) -> None:
         """Rewrite the latest reply (to what was really heard of it)."""
         if self._messages and self._messages[-1]["role"] == "assistant":
-            del self._messages[-1]
+            self._delete(len(self._messages) - 1)
         self.add_assistant(text, interrupted)
 
     def add(self, message: dict[str, Any]) -> None:
-        """Any other message (tool calls and results)."""
+        """Any message (user, assistant, tool calls and results)."""
         self._messages.append(message)
+        self._tokens += estimate_tokens(message)
+        self._users += message["role"] == "user"
         self._trim()
 
     def drop_last_user(self) -> None:
-        """Forget the last user message (its turn failed and got no reply)."""
+        """Forget the last user message and what followed (its turn failed or was dropped)."""
         for i in range(len(self._messages) - 1, -1, -1):
             if self._messages[i]["role"] == "user":
-                del self._messages[i:]
+                self._delete(i, len(self._messages))
                 return
+
+    @property
+    def tokens(self) -> int:
+        """Estimated tokens of what `messages()` sends."""
+        return estimate_tokens({"content": self.system_prompt}) + self._tokens
 
     def messages(self) -> list[dict[str, Any]]:
         return [{"role": "system", "content": self.system_prompt}, *self._messages]
@@ -54,17 +77,14 @@ class History:
         return list(self._messages)
 
     def _trim(self) -> None:
-        # Drop whole exchanges from the front, so the history always starts at
-        # a user message (a reply without its question confuses models).
-        while self._messages and (self._user_count() > self.max_turns or self._chars() > self.max_chars):
-            if self._user_count() <= 1:
-                break
-            del self._messages[0]
-            while self._messages and self._messages[0]["role"] != "user":
-                del self._messages[0]
+        while self._users > 1 and (self._users > self.max_turns or self.tokens > self.max_tokens):
+            # Drop the oldest exchange: its user message and everything up to the next one.
+            end = next((i for i, m in enumerate(self._messages) if i and m["role"] == "user"), len(self._messages))
+            self._delete(0, end)
 
-    def _user_count(self) -> int:
-        return sum(1 for m in self._messages if m["role"] == "user")
-
-    def _chars(self) -> int:
-        return len(self.system_prompt) + sum(len(str(m.get("content") or "")) for m in self._messages)
+    def _delete(self, start: int, end: int | None = None) -> None:
+        end = start + 1 if end is None else end
+        for m in self._messages[start:end]:
+            self._tokens -= estimate_tokens(m)
+            self._users -= m["role"] == "user"
+        del self._messages[start:end]

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TextIO
 
 import numpy as np
 
 from .agent import Agent, Parts
 from .config import Config
 from .devices import resolve_device
-from .events import UserStoppedSpeaking
+from .events import Say
 from .history import History
-from .metrics import TurnRecorder
 from .microphone import MicClock, Microphone
+from .progress import ProgressTracker
+from .session_log import MetricsLog
 from .speaker import Speaker
 from .ui import View
 from .vad import Vad, level_db
@@ -24,43 +23,20 @@ from .vad import Vad, level_db
 log = logging.getLogger(__name__)
 
 
-class MetricsLog:
-    """Appends one JSON line per finished turn, flushed, so a crash loses at most one turn."""
-
-    def __init__(self, path: Path, recorder: TurnRecorder) -> None:
-        self.recorder = recorder
-        self._file: TextIO = path.open("a", encoding="utf-8")
-        self._written = 0
-
-    def observe(self, event: Any) -> None:
-        if isinstance(event, UserStoppedSpeaking):
-            self._write(upto=len(self.recorder.turns) - 1)  # all but the turn ending now
-
-    def _write(self, upto: int) -> None:
-        for turn in self.recorder.turns[self._written : upto]:
-            if turn.user_text:
-                self._file.write(json.dumps(turn.report()) + "\n")
-        self._file.flush()
-        self._written = max(self._written, upto)
-
-    def close(self) -> None:
-        self._write(upto=len(self.recorder.turns))
-        self._file.close()
-
-
 async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | None = None) -> Agent:
     clock = MicClock()
     input_device = resolve_device(cfg.audio.input_device, "input")
     output_device = resolve_device(cfg.audio.output_device, "output")
     speaker = Speaker(output_device, cfg.audio.output_rate, clock, cfg.audio.block_ms)
-    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_chars)
-    agent = Agent(parts, history, speaker, cfg.bargein)
+    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens)
+    agent = Agent(parts, history, speaker, cfg.bargein, tools_cfg=cfg.tools)
     vad = Vad(cfg.vad)
     mic = Microphone(input_device, vad.frame_len, clock, on_status=view.status)
     view.recorder.clock = clock
     agent.bus.tap(view.recorder.observe)
     agent.bus.tap(view.observe)
-    metrics = MetricsLog(metrics_path, view.recorder) if metrics_path else None
+    agent.bus.tap(ProgressTracker(clock, view.progress).observe)
+    metrics = MetricsLog(metrics_path, view.recorder, clock) if metrics_path else None
     if metrics:
         agent.bus.tap(metrics.observe)
 
@@ -89,6 +65,8 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     view.status(f"opening the microphone (speaker at {speaker.rate} Hz, echo cancellation {aec})")
     try:
         async with agent.bus:
+            if cfg.greeting:
+                await agent.bus.publish(Say(cfg.greeting))
             await agent.listen(_Source(), vad)
     finally:
         speaker.close()

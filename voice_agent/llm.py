@@ -11,16 +11,19 @@ Failures (connection, timeout, HTTP status, malformed stream) become an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import openai
 
 from ._compat import timeout
 from .config import LLMConfig
-from .events import AgentResponse, ResponseDone, TextChunk
+from .events import AgentResponse, Filler, ResponseDone, TextChunk, ToolCall, ToolResult
+from .tools import CallRequest, Outcome, Toolbox, exchange
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ class LLMError(Exception):
 
 
 class ChatBackend(Protocol):
-    def stream(self, messages: list[dict[str, Any]]) -> AsyncIterator[str]: ...
+    def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[str | CallRequest]: ...
 
     async def aclose(self) -> None: ...
 
@@ -45,27 +48,42 @@ class OpenAIChat:
             timeout=openai.Timeout(cfg.first_token_timeout_s, connect=5.0),
         )
         self.where = cfg.base_url or "https://api.openai.com/v1"
+        self.tools_supported = True  # until the endpoint rejects them
 
     async def aclose(self) -> None:
         await self.client.close()
 
-    async def stream(self, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
-        """Text deltas of one reply. The HTTP stream is closed however this ends."""
+    async def _create(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Any:
+        extra: dict[str, Any] = {"tools": tools} if tools and self.tools_supported else {}
+        try:
+            return await self.client.chat.completions.create(
+                model=self.cfg.model,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                temperature=self.cfg.temperature,
+                max_tokens=self.cfg.max_tokens,
+                **extra,
+            )
+        except openai.BadRequestError:
+            if not extra:
+                raise
+            # Many local models reject `tools`: go on without them rather than fail every turn.
+            log.warning("the LLM at %s rejected tool definitions: continuing without tools", self.where)
+            self.tools_supported = False
+            return await self._create(messages, None)
+
+    async def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[str | CallRequest]:
+        """Text deltas of one reply, then any tool calls. The HTTP stream is closed however this ends."""
         try:
             async with timeout(self.cfg.first_token_timeout_s):
-                response = await self.client.chat.completions.create(
-                    model=self.cfg.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    stream=True,
-                    temperature=self.cfg.temperature,
-                    max_tokens=self.cfg.max_tokens,
-                )
+                response = await self._create(messages, tools)
         except TimeoutError:
             raise LLMError(f"the LLM at {self.where} did not answer within {self.cfg.first_token_timeout_s:g} s") from None
         except openai.OpenAIError as exc:
             raise LLMError(self._describe(exc)) from None
         finished = False
         first = True
+        calls = _CallAccumulator()
         try:
             chunks = aiter(response)
             while True:
@@ -83,6 +101,8 @@ class OpenAIChat:
                 choice = chunk.choices[0]
                 if choice.finish_reason:
                     finished = True
+                if choice.delta and choice.delta.tool_calls:
+                    calls.add(choice.delta.tool_calls)
                 if choice.delta and choice.delta.content:
                     yield choice.delta.content
             if not finished:
@@ -97,6 +117,8 @@ class OpenAIChat:
             raise LLMError(f"malformed stream from the LLM at {self.where}: {type(exc).__name__}") from None
         finally:
             await response.close()
+        for call in calls.requests():
+            yield call
 
     def _describe(self, exc: openai.OpenAIError) -> str:
         for kind, message in _ERRORS:  # most specific first
@@ -116,15 +138,96 @@ _ERRORS: list[tuple[type[openai.OpenAIError], str]] = [
 ]
 
 
-async def reply(backend: ChatBackend, messages: list[dict[str, Any]], response_id: int) -> AsyncIterator[AgentResponse]:
-    """The LLM node: `TextChunk`s as they arrive, then one `ResponseDone`."""
+class _CallAccumulator:
+    """Tool calls arrive as fragments (id and name first, arguments in pieces), keyed by index."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def add(self, deltas: Any) -> None:
+        for d in deltas:
+            call = self._calls.setdefault(d.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] = d.id or call["id"]
+            if d.function is not None:
+                call["name"] += d.function.name or ""
+                call["arguments"] += d.function.arguments or ""
+
+    def requests(self) -> list[CallRequest]:
+        return [CallRequest(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(self._calls.items())]
+
+
+@dataclass
+class ToolUse:
+    """How a reply may use tools."""
+
+    toolbox: Toolbox
+    filler: str = "One moment."  # said when a call takes longer than filler_after_s
+    filler_after_s: float = 0.7
+    spawn: Callable[[Coroutine[Any, Any, Outcome], str], asyncio.Task[Outcome]] = lambda coro, name: asyncio.create_task(coro, name=name)
+    before_calls: Callable[[], Awaitable[Any]] | None = None  # a speculative reply waits for its turn to be over
+    max_rounds: int = 3
+
+
+async def reply(
+    backend: ChatBackend, messages: list[dict[str, Any]], response_id: int, tools: ToolUse | None = None
+) -> AsyncIterator[AgentResponse]:
+    """The LLM node: `TextChunk`s as they arrive, tool rounds, then one `ResponseDone`.
+
+    A tool round: the LLM's calls (`ToolCall`), a `Filler` if they are slow,
+    their results (`ToolResult`); the LLM is then asked again with the results.
+    """
     parts: list[str] = []
+    messages = list(messages)
     try:
-        async for delta in backend.stream(messages):
-            parts.append(delta)
-            yield TextChunk(response_id, delta)
+        for round_no in range((tools.max_rounds if tools else 0) + 1):
+            offer = tools.toolbox.schemas() if tools and tools.toolbox and round_no < tools.max_rounds else None
+            calls: list[CallRequest] = []
+            said = len(parts)
+            async for delta in backend.stream(messages, offer):
+                if isinstance(delta, CallRequest):
+                    calls.append(delta)
+                else:
+                    parts.append(delta)
+                    yield TextChunk(response_id, delta)
+            if not calls or tools is None:
+                break
+            outcomes: list[Outcome] = []
+            async for event in _run_calls(tools, calls, response_id):
+                if isinstance(event, ToolResult):
+                    outcomes.append(Outcome(event.content, event.is_error))
+                yield event
+            messages += exchange("".join(parts[said:]), calls, outcomes)
     except LLMError as exc:
         log.error("turn dropped: %s", exc)
         yield ResponseDone(response_id, "".join(parts), error=str(exc))
         return
     yield ResponseDone(response_id, "".join(parts))
+
+
+async def _run_calls(tools: ToolUse, calls: list[CallRequest], response_id: int) -> AsyncIterator[AgentResponse]:
+    """Run one round's calls at once; on interruption each call is cancelled or finishes, as its tool says."""
+    if tools.before_calls is not None:
+        await tools.before_calls()
+    for c in calls:
+        yield ToolCall(response_id, c.id, c.name, c.arguments)
+    tasks = [tools.spawn(tools.toolbox.call(c), f"tool:{c.name}") for c in calls]
+    try:
+        _, pending = await asyncio.wait(tasks, timeout=tools.filler_after_s)
+        if pending:
+            yield Filler(response_id, tools.filler)
+            await asyncio.wait(pending)
+        for c, task in zip(calls, tasks):
+            outcome = task.result()
+            yield ToolResult(response_id, c.id, c.name, outcome.content, outcome.is_error)
+    finally:
+        cancelled = []
+        for c, task in zip(calls, tasks):
+            if task.done():
+                continue
+            if tools.toolbox.on_interrupt(c.name) == "finish":
+                task.add_done_callback(tools.toolbox.finished_late(c))
+            else:
+                task.cancel()
+                cancelled.append(task)
+        if cancelled:
+            await asyncio.wait(cancelled)

@@ -8,6 +8,7 @@ difference of two stamps on the same clock as the audio.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,10 +86,12 @@ class Turn:
 
 
 class TurnRecorder:
-    def __init__(self, clock: Clock) -> None:
+    """Keeps every turn, or in a long session the latest `keep` (older ones are in the --metrics file)."""
+
+    def __init__(self, clock: Clock, keep: int | None = None) -> None:
         self.clock = clock
-        self.turns: list[Turn] = []
-        self.interruptions: list[dict[str, Any]] = []
+        self.turns: deque[Turn] = deque(maxlen=keep)
+        self.interruptions: deque[dict[str, Any]] = deque(maxlen=keep)
         self._by_response: dict[int, Turn] = {}
 
     def observe(self, event: Any) -> None:
@@ -144,8 +147,14 @@ class TurnRecorder:
         if self.turns and self.turns[-1].start == start:
             return self.turns[-1]
         turn = Turn(start=start, speech_end=start, decided_at=start)
-        self.turns.append(turn)
+        self._append(turn)
         return turn
+
+    def _append(self, turn: Turn) -> None:
+        if self.turns.maxlen is not None and len(self.turns) == self.turns.maxlen:
+            gone = self.turns[0]
+            self._by_response.pop(gone.response_id, None)  # type: ignore[arg-type]
+        self.turns.append(turn)
 
     def _turn(self, response_id: int) -> Turn:
         if response_id not in self._by_response:
@@ -153,14 +162,14 @@ class TurnRecorder:
             turn = next((t for t in reversed(self.turns) if t.response_id is None), None)
             if turn is None:
                 turn = Turn(start=self.clock.now(), speech_end=self.clock.now(), decided_at=self.clock.now())
-                self.turns.append(turn)
+                self._append(turn)
             turn.response_id = response_id
             self._by_response[response_id] = turn
         return self._by_response[response_id]
 
     def report(self) -> dict[str, Any]:
         turns = [t.report() for t in self.turns if t.user_text]
-        out: dict[str, Any] = {"turns": turns, "interruptions": self.interruptions}
+        out: dict[str, Any] = {"turns": turns, "interruptions": list(self.interruptions)}
         if not turns:
             out["note"] = "no user turn was heard"
         return out

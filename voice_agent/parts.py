@@ -7,7 +7,10 @@ import time
 
 from .agent import Parts
 from .config import Config
+from .builtin_tools import enabled_tools
 from .llm import ChatBackend, OpenAIChat
+from .normalize import validate
+from .tools import Toolbox
 from .stt import Transcriber
 from .tts import Synthesizer
 
@@ -26,16 +29,29 @@ def build_llm(cfg: Config) -> tuple[ChatBackend, str]:
     return OpenAIChat(llm_cfg), f"{llm_cfg.model} at {llm_cfg.base_url or 'api.openai.com'}"
 
 
+def build_toolbox(cfg: Config) -> Toolbox | None:
+    """The allowlisted tools; `ToolError` (one line) for a tool that cannot be loaded."""
+    tools = enabled_tools(cfg.tools.enabled)
+    return Toolbox(tools, cfg.tools.timeout_s) if tools else None
+
+
+def stock_phrases(cfg: Config) -> list[str]:
+    """What the agent may say that is known in advance, as the TTS stage will receive it."""
+    phrases = [cfg.tools.filler, cfg.greeting]
+    return [spoken for p in phrases if p and (spoken := validate(p))]
+
+
 def build_parts(cfg: Config) -> tuple[Parts, str]:
     t0 = time.perf_counter()
+    toolbox = build_toolbox(cfg)
     stt = Transcriber(cfg.stt, cfg.models_dir)
     tts = Synthesizer(cfg.tts, cfg.models_dir, cfg.audio.output_rate)
     llm, llm_desc = build_llm(cfg)
     # Warm every model once so the first turn is as fast as the tenth.
     stt.warm_up()
-    tts.warm_up()
+    tts.warm_up(stock_phrases(cfg))
     log.info("models ready in %.1f s", time.perf_counter() - t0)
-    return Parts(stt=stt, tts=tts, llm=llm), llm_desc
+    return Parts(stt=stt, tts=tts, llm=llm, toolbox=toolbox), llm_desc
 
 
 async def close_parts(parts: Parts) -> None:

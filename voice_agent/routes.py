@@ -28,15 +28,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ._compat import TaskGroup
 from .events import ErrorEvent
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Handler = Callable[[Any], Awaitable[None] | None]
 
 
@@ -207,6 +208,7 @@ class Bus:
         self._idle = asyncio.Event()
         self._idle.set()
         self._taps: list[Callable[[Any], None]] = []
+        self._spawned: set[asyncio.Task[Any]] = set()
 
     def on(self, *event_types: type) -> Route:
         route = Route(self, event_types, self._mailbox_size)
@@ -218,6 +220,15 @@ class Bus:
     def _start(self, route: Route) -> None:
         assert self._tg is not None
         self._workers.append(self._tg.create_task(route._worker(), name=f"worker:{route.name}"))
+
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """A task owned by the bus (work that may outlive the route that began it, like a
+        tool call finishing after a barge-in); cancelled when the bus ends."""
+        assert self._tg is not None, "the bus is not running"
+        task = self._tg.create_task(coro, name=name)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        return task
 
     def _check_idle(self) -> None:
         if all(r._pending == 0 for r in self._routes):
@@ -264,7 +275,7 @@ class Bus:
 
     async def __aexit__(self, *exc: Any) -> None:
         assert self._tg is not None
-        for task in self._workers:
+        for task in [*self._workers, *self._spawned]:
             task.cancel()
         tg, self._tg, self._workers = self._tg, None, []
         await tg.__aexit__(*exc)

@@ -10,6 +10,9 @@ reply's words at `tokens_per_s`. A reply can carry a fault instead:
     "drop"                 send `drop_after` tokens, then cut the connection
     "garbage"              send a chunk that is not JSON, then the rest
 
+A reply may end in tool calls (`Reply.tool_calls`); `after_tools` scripts the
+answer to the request that carries their results.
+
 The server records what it was asked (`requests`) and every stream the
 client closed before the end (`disconnects`), so tests can see that an
 interrupted reply really closed its HTTP stream.
@@ -26,7 +29,7 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -66,6 +69,7 @@ class ScriptedLLM:
         self.model = model
         self.script: deque[Reply] = deque()
         self.by_keyword: dict[str, Reply] = {}
+        self.tool_reply: Reply | None = None
         self.requests: list[dict[str, Any]] = []
         self.disconnects: list[Disconnect] = []
         self.completed = 0
@@ -86,7 +90,15 @@ class ScriptedLLM:
         """Answer every request whose last user message contains `keyword` with `reply`."""
         self.by_keyword[keyword.lower()] = Reply(text=reply) if isinstance(reply, str) else reply
 
+    def after_tools(self, reply: Reply | str) -> None:
+        """Answer every request that ends with tool results with `reply`;
+        "{result}" in its text becomes the (last) result's content."""
+        self.tool_reply = Reply(text=reply) if isinstance(reply, str) else reply
+
     def _next_reply(self, body: dict[str, Any]) -> Reply:
+        messages = body.get("messages", [])
+        if self.tool_reply is not None and messages and messages[-1].get("role") == "tool":
+            return replace(self.tool_reply, text=self.tool_reply.text.replace("{result}", str(messages[-1].get("content"))))
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
         last = str(users[-1].get("content", "")).lower() if users else ""
         for keyword, reply in self.by_keyword.items():

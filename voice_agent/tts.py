@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import soxr
 
+from .audio_cache import AudioCache, Key
 from .config import TTSConfig
 from .events import AudioChunk
 from .models import find_piper_voice, load_piper
@@ -55,9 +56,17 @@ class Synthesizer:
         self.output_rate = output_rate
         self._syn = SynthesisConfig(length_scale=cfg.length_scale, volume=cfg.volume)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        self.cache = AudioCache()
 
-    def warm_up(self) -> None:
+    def _key(self, text: str) -> Key:
+        return (str(self.voice_path), self.cfg.length_scale, self.cfg.volume, text)
+
+    def warm_up(self, phrases: list[str] | tuple[str, ...] = ()) -> None:
+        """Run the voice once, and synthesize `phrases` (fillers, greeting) ahead so they cost nothing later."""
         self.synthesize_sync("Hello.")
+        for phrase in phrases:
+            for piece in split_for_synthesis(phrase):
+                self.cache.put(self._key(piece), self.synthesize_sync(piece), pinned=True)
 
     def synthesize_sync(self, text: str) -> np.ndarray:
         """int16 mono audio at the output rate; empty if nothing in `text` is speakable."""
@@ -74,9 +83,14 @@ class Synthesizer:
         loop = asyncio.get_running_loop()
         pieces = split_for_synthesis(text)
         for i, piece in enumerate(pieces):
-            t0 = time.perf_counter()
-            audio = await loop.run_in_executor(self._executor, self.synthesize_sync, piece)
-            log.debug("tts %.0f ms for %r", (time.perf_counter() - t0) * 1000, piece)
+            key = self._key(piece)
+            audio = self.cache.get(key)
+            cached = audio is not None
+            if audio is None:
+                t0 = time.perf_counter()
+                audio = await loop.run_in_executor(self._executor, self.synthesize_sync, piece)
+                log.debug("tts %.0f ms for %r", (time.perf_counter() - t0) * 1000, piece)
+                self.cache.put(key, audio)
             if len(audio):
                 yield AudioChunk(
                     response_id,
@@ -85,6 +99,7 @@ class Synthesizer:
                     text=piece,
                     sentence_index=sentence_index,
                     last_in_sentence=i == len(pieces) - 1,
+                    cached=cached,
                 )
 
     def close(self) -> None:

@@ -9,7 +9,6 @@ happening, which is also what tests read.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import Any
 
@@ -29,6 +28,7 @@ from .events import (
     UserStoppedSpeaking,
 )
 from .metrics import TurnRecorder, ms
+from .progress import RateLimiter
 
 
 class View:
@@ -44,8 +44,8 @@ class View:
         self._audible_reply: int | None = None
         self._unheard: ResponseDone | None = None
         self._live: Live | None = None
-        self._min_interval = 1.0 / fps
-        self._last_draw = 0.0
+        self._redraw = RateLimiter(1.0 / fps)
+        self._progress = ""
 
     def __enter__(self) -> View:
         if self.fancy:
@@ -104,6 +104,11 @@ class View:
         elif isinstance(event, ErrorEvent):
             self._say(Text(f"error in {event.where}: {event.message}", style="red"), force=True)
 
+    def progress(self, record: dict[str, Any]) -> None:
+        """A reply's progress (already rate-limited by its tracker), shown beside the state."""
+        self._progress = f"{record['sentences_spoken']}/{record['sentences']} sentences, {record['audio_s_played']:.1f} s"
+        self._draw()
+
     def idle(self) -> None:
         if self.state == "speaking":
             self.state = "listening"
@@ -122,16 +127,13 @@ class View:
             self.console.print(line, soft_wrap=True)
 
     def _draw(self, force: bool = False) -> None:
-        if self._live is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_draw < self._min_interval:
-            return
-        self._last_draw = now
-        self._live.update(self._render(), refresh=True)
+        if self._live is not None and self._redraw.ready(force):
+            self._live.update(self._render(), refresh=True)
 
     def _render(self) -> Panel:
         bars = max(0, min(30, int((self.level_db + 70) / 2)))
         meter = Text("mic " + "█" * bars + "·" * (30 - bars), style="magenta")
         head = Text(f"{self.state:<12}", style="bold")
+        if self.state == "speaking" and self._progress:
+            head += Text(f"({self._progress}) ", style="dim")
         return Panel(Group(head + meter, *self.lines), title="voice-agent (Ctrl-C to quit)")

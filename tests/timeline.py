@@ -1,0 +1,80 @@
+"""A conversation on the real-time timeline for tests: real models, a real HTTP LLM
+server, a scripted user (`Say`, `Pause`, `Until`) and a sink that records what played."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from voice_agent.agent import Agent, Parts
+from voice_agent.audio_in import ScriptedSource, Step, Until, WallClock
+from voice_agent.audio_out import TimelineSink
+from voice_agent.config import Config, LLMConfig
+from voice_agent.events import ResponseDone
+from voice_agent.history import History
+from voice_agent.llm import OpenAIChat
+from voice_agent.scripted_llm import ScriptedLLM
+from voice_agent.stt import Transcriber
+from voice_agent.testing import no_leaked_tasks
+from voice_agent.tools import Toolbox
+from voice_agent.tts import Synthesizer
+from voice_agent.vad import Vad
+
+
+@dataclass
+class Seen:
+    clock: WallClock
+    events: list[tuple[int, Any]] = field(default_factory=list)
+
+    def observe(self, event: Any) -> None:
+        self.events.append((self.clock.now(), event))
+
+    def count(self, kind: type) -> int:
+        return sum(isinstance(e, kind) for _, e in self.events)
+
+    def when(self, kind: type) -> int:
+        return next(t for t, e in self.events if isinstance(e, kind))
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for _, e in self.events if isinstance(e, kind)]
+
+
+Script = Callable[[Agent, Seen, WallClock], list[Step]]
+
+
+async def converse(
+    server: ScriptedLLM,
+    models: tuple[Transcriber, Synthesizer],
+    script: Script,
+    cfg: Config | None = None,
+    toolbox: Toolbox | None = None,
+) -> tuple[Agent, Seen, TimelineSink]:
+    cfg = cfg or Config()
+    llm = OpenAIChat(LLMConfig(base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
+    clock = WallClock()
+    sink = TimelineSink(clock, cfg.audio.output_rate)
+    agent = Agent(Parts(*models, llm=llm, toolbox=toolbox), History(cfg.llm.system_prompt), sink, cfg.bargein, tools_cfg=cfg.tools)
+    vad = Vad(cfg.vad)
+    seen = Seen(clock)
+    agent.bus.tap(seen.observe)
+    source = ScriptedSource(script(agent, seen, clock), vad.frame_len, clock)
+    async with no_leaked_tasks():
+        async with agent.bus:
+            clock.start()
+            await agent.listen(source, vad)
+        await llm.aclose()
+    return agent, seen, sink
+
+
+def finished(agent: Agent, seen: Seen, text: str, after: type | None = None) -> Until:
+    """Silence until a reply saying `text` (begun after the first `after` event) has played out."""
+
+    def done() -> bool:
+        events = [e for _, e in seen.events]
+        if after is not None:
+            starts = [i for i, e in enumerate(events) if isinstance(e, after)]
+            events = events[starts[0] :] if starts else []
+        return any(isinstance(e, ResponseDone) and e.text == text for e in events) and not agent.replying
+
+    return Until(done, hold_s=0.3, max_s=30)
