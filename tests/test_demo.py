@@ -120,7 +120,7 @@ async def test_silence_only_input_says_nothing(tmp_path: Path, stt: Transcriber,
         result = await run_demo(CFG, parts, clips_of([quiet]), tmp_path / "o.wav", tmp_path / "r.json", fast=True)
         await parts.llm.aclose()
     assert result.report["turns"] == [] and "no user turn" in result.report["note"]
-    assert server.requests == []
+    assert not server.requests
     out, _ = sf.read(str(tmp_path / "o.wav"))
     assert np.all(out[:, 1] == 0), "the agent channel is silent"
 

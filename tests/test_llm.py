@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 
 import pytest
@@ -86,7 +87,9 @@ def test_history_token_budget_keeps_the_system_prompt_and_whole_recent_exchanges
 async def test_each_fault_ends_the_turn_with_a_clear_error(
     llm_server: ScriptedLLM, llm_config: LLMConfig, fault: str, expect: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    llm_server.push(Reply(text="one two three four five six.", fault=fault), "Back again.")
+    failing = Reply(text="one two three four five six.", fault=fault, retry_after="0.2")
+    retried = fault in ("500", "429")  # tried twice before the turn fails
+    llm_server.push(*[failing] * (2 if retried else 1), "Back again.")
     cfg = replace(llm_config, first_token_timeout_s=0.5)
     with caplog.at_level(logging.ERROR):
         texts, done = await run_reply(cfg)
@@ -96,6 +99,58 @@ async def test_each_fault_ends_the_turn_with_a_clear_error(
     # The session goes on: the next turn works.
     texts, done = await run_reply(cfg)
     assert done.error is None and "".join(texts) == "Back again."
+
+
+async def test_a_5xx_is_retried_once_before_anything_is_said(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    llm_server.push(Reply(fault="500"), "Fine now.")
+    texts, done = await run_reply(llm_config)
+    assert done.error is None and "".join(texts) == "Fine now." and len(llm_server.requests) == 2
+
+
+async def test_a_stream_that_breaks_after_words_were_said_is_not_retried(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    llm_server.push(Reply("one two three four five.", fault="drop", drop_after=2), "Not asked for.")
+    texts, done = await run_reply(llm_config)
+    assert done.error is not None and "".join(texts) == "one two" and len(llm_server.requests) == 1
+
+
+async def test_a_429_waits_as_long_as_retry_after_says(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    llm_server.push(Reply(fault="429", retry_after="1.5"), "After the wait.")
+    texts, done = await run_reply(llm_config)
+    assert done.error is None and "".join(texts) == "After the wait."
+    first, second = llm_server.request_times
+    assert second - first >= 1.5, "the retry respected Retry-After"
+
+
+async def test_a_long_retry_after_fails_the_turn_and_the_next_call_backs_off(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    llm_server.push(Reply(fault="429", retry_after="6"), "Later.")
+    chat = OpenAIChat(llm_config)
+    try:
+        first = [c async for c in reply(chat, [{"role": "user", "content": "hi"}], 1)]
+        assert isinstance(first[-1], ResponseDone) and "HTTP 429" in (first[-1].error or "")
+        assert chat._cooldown_until - time.monotonic() > 5, "the next call will wait for the rate limit"
+        chat._cooldown_until = time.monotonic() + 0.3  # (not 6 s in a test)
+        second = [c async for c in reply(chat, [{"role": "user", "content": "hi"}], 2)]
+    finally:
+        await chat.aclose()
+    assert isinstance(second[-1], ResponseDone) and second[-1].error is None
+    assert llm_server.request_times[1] - llm_server.request_times[0] >= 0.3
+
+
+async def test_a_rejected_key_is_explained_once(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
+    llm_server.push(Reply(fault="401"), Reply(fault="401"))
+    chat = OpenAIChat(llm_config)
+    try:
+        errors = [[c async for c in reply(chat, [{"role": "user", "content": "hi"}], i)][-1].error for i in (1, 2)]
+    finally:
+        await chat.aclose()
+    assert errors[0] == f"the LLM at {llm_server.base_url} rejected the API key (HTTP 401): set a valid OPENAI_API_KEY"
+    assert errors[1] == f"the LLM at {llm_server.base_url} still rejects the API key"
+
+
+async def test_dns_failure_is_one_clear_line() -> None:
+    cfg = LLMConfig(base_url="http://no-such-host.invalid/v1", api_key="x", backend="openai")
+    _, done = await run_reply(cfg)
+    assert done.error == "cannot reach the LLM at http://no-such-host.invalid/v1 (is it running? check OPENAI_BASE_URL)"
 
 
 async def test_connection_refused_is_one_clear_line() -> None:

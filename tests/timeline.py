@@ -4,13 +4,13 @@ server, a scripted user (`Say`, `Pause`, `Until`) and a sink that records what p
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from voice_agent.agent import Agent, Parts
 from voice_agent.audio_in import ScriptedSource, Step, Until, WallClock
 from voice_agent.audio_out import TimelineSink
-from voice_agent.config import Config, LLMConfig
+from voice_agent.config import Config
 from voice_agent.events import ResponseDone
 from voice_agent.history import History
 from voice_agent.llm import OpenAIChat
@@ -51,10 +51,10 @@ async def converse(
     toolbox: Toolbox | None = None,
 ) -> tuple[Agent, Seen, TimelineSink]:
     cfg = cfg or Config()
-    llm = OpenAIChat(LLMConfig(base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
+    llm = OpenAIChat(replace(cfg.llm, base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
     clock = WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
-    agent = Agent(Parts(*models, llm=llm, toolbox=toolbox), History(cfg.llm.system_prompt), sink, cfg.bargein, tools_cfg=cfg.tools)
+    agent = Agent(Parts(*models, llm=llm, toolbox=toolbox), History(cfg.llm.system_prompt), sink, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
     vad = Vad(cfg.vad)
     seen = Seen(clock)
     agent.bus.tap(seen.observe)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .audio_out import Placed
 from .bargein import Spoken, heard_text, unheard_text
-from .config import BargeInConfig, ToolsConfig
+from .config import BargeInConfig, Config, ToolsConfig
 from .events import (
     SAMPLE_RATE,
     AgentResponse,
@@ -54,13 +54,12 @@ from .events import (
 )
 from .endpointing import looks_complete
 from .history import History
-from .llm import ChatBackend, ToolUse, reply
+from .llm import ToolUse, reply
 from .normalize import validate
 from .routes import Bus
 from .sentences import SentenceBuffer
-from .stt import Transcriber
-from .tools import CallRequest, Outcome, Toolbox, exchange
-from .tts import Synthesizer
+from .parts import Parts
+from .tools import ToolRound, exchange
 from .vad import Vad
 
 log = logging.getLogger(__name__)
@@ -79,16 +78,6 @@ class Sink(Protocol):
 
 
 @dataclass
-class Parts:
-    """The loaded models and the LLM behind a session (loaded once, shared)."""
-
-    stt: Transcriber
-    tts: Synthesizer
-    llm: ChatBackend
-    toolbox: Toolbox | None = None  # the tools the LLM may call (None: no tools)
-
-
-@dataclass
 class _Reply:
     """Bookkeeping of the reply being produced or played."""
 
@@ -104,8 +93,7 @@ class _Reply:
     held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
     committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
     tool_mark: int = 0  # where in `text` the words after the last tool round begin
-    round_calls: list[ToolCall] = field(default_factory=list)
-    round_results: list[Outcome] = field(default_factory=list)
+    tool_round: ToolRound = field(default_factory=ToolRound)
 
     @property
     def gated(self) -> bool:
@@ -121,6 +109,7 @@ class Agent:
         bargein: BargeInConfig | None = None,
         first_clause_min_chars: int = 12,
         tools_cfg: ToolsConfig | None = None,
+        apology: str = Config.apology,
     ) -> None:
         self.parts = parts
         self.history = history
@@ -128,6 +117,7 @@ class Agent:
         self.bargein = bargein or BargeInConfig()
         self.toolbox = parts.toolbox
         self.tools_cfg = tools_cfg or ToolsConfig()
+        self.apology = apology
         self.first_clause_min_chars = first_clause_min_chars
         self.bus = Bus()
         self.reply: _Reply | None = None  # the current reply
@@ -225,6 +215,8 @@ class Agent:
                 sentences = [chunk.text]  # spoken, but not part of the reply's text
             else:
                 sentences = buffer.flush() if isinstance(chunk, (ToolCall, ResponseDone)) else []
+                if isinstance(chunk, ResponseDone) and chunk.error and self.apology:
+                    sentences.append(self.apology)  # the user hears that the turn failed
             for sentence in sentences:
                 reply_.sentences.append(sentence)
                 yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
@@ -260,17 +252,11 @@ class Agent:
 
     def _track_tool_round(self, reply_: _Reply, event: ToolCall | ToolResult) -> None:
         """Once a round's results are all in, the history gets the calls and their results."""
-        if isinstance(event, ToolCall):
-            reply_.round_calls.append(event)
-            return
-        reply_.round_results.append(Outcome(event.content, event.is_error))
-        if len(reply_.round_results) < len(reply_.round_calls):
-            return
-        calls = [CallRequest(c.call_id, c.name, c.arguments) for c in reply_.round_calls]
-        for message in exchange(reply_.text[reply_.tool_mark :], calls, reply_.round_results):
+        messages = reply_.tool_round.add(event, reply_.text[reply_.tool_mark :])
+        for message in messages:
             self.history.add(message)
-        reply_.tool_mark = len(reply_.text)
-        reply_.round_calls, reply_.round_results = [], []
+        if messages:
+            reply_.tool_mark = len(reply_.text)
 
     def _add_late_tool_results(self) -> None:
         """Calls that finished after a barge-in: the LLM hears their results this turn."""

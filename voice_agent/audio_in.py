@@ -122,11 +122,12 @@ class ScriptedSource:
     timeline). `Until` steps let a test speak at a chosen stage of a reply.
     """
 
-    def __init__(self, steps: Iterable[Step], frame_len: int, clock: WallClock | FrameClock) -> None:
+    def __init__(self, steps: Iterable[Step], frame_len: int, clock: WallClock | FrameClock, keep: bool = True) -> None:
         self.steps = steps
         self.frame_len = frame_len
         self.clock = clock
-        self.fed: list[np.ndarray] = []  # everything fed, for the output's user track
+        self.keep = keep  # keep what was fed (for the output's user track); False in long sessions
+        self.fed: list[np.ndarray] = []
         self.position = 0
 
     def recorded(self) -> np.ndarray:
@@ -153,6 +154,7 @@ class ScriptedSource:
     async def _emit(self, frame: np.ndarray) -> tuple[int, np.ndarray]:
         position = self.position
         await self.clock.advance(position + len(frame))
-        self.fed.append(frame)
+        if self.keep:
+            self.fed.append(frame)
         self.position += len(frame)
         return position, frame

@@ -16,6 +16,7 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -68,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", type=Path, metavar="OUT.png")
     bench.add_argument("--limit", type=int, help="only the first N utterances")
     bench.add_argument("--bargein-trials", type=int, default=6)
+    bench.add_argument("--soak", type=int, metavar="N", help="instead: a long session of N turns, watched for leaks")
     _common(bench)
     return ap
 
@@ -124,9 +126,12 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
 
     cfg = build_config(args)
     load_manifest(args.speech_dir)  # a bad folder fails before models load
+    if args.soak is not None and args.soak < 2:
+        raise ConfigError("--soak needs at least 2 turns")
     server = None
     if args.llm == "scripted":
-        server = ScriptedLLM(DEFAULT_REPLY, ttft_ms=args.ttft_ms).start_in_thread()
+        # A soak remembers only the latest requests: the server shares the process being measured.
+        server = ScriptedLLM(DEFAULT_REPLY, ttft_ms=args.ttft_ms, keep_requests=10 if args.soak else None).start_in_thread()
         cfg = scripted_config(cfg, server.base_url)
     elif args.llm == "embedded":
         cfg = replace(cfg, llm=replace(cfg.llm, backend="embedded"))
@@ -139,6 +144,8 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
             llm_desc = f"scripted loopback server, time to first token {args.ttft_ms:g} ms"
         opts = BenchOptions(args.speech_dir, args.llm, args.ttft_ms, args.bargein_trials, args.limit)
         try:
+            if args.soak:
+                return await _soak(cfg, parts, opts, args, console, server)
             result = await run_bench(cfg, parts, opts, llm_desc, console, server)
         finally:
             await close_parts(parts)
@@ -147,6 +154,25 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
             server.stop_thread()
     print_table(result, console)
     save(result, args.json, args.plot)
+    return 0
+
+
+async def _soak(cfg: Config, parts: Any, opts: Any, args: argparse.Namespace, console: Console, server: Any) -> int:
+    import json
+
+    from .audio_in import read_audio
+    from .bench import LONG_REPLY, load_manifest, machine
+    from .soak import report_dict, run_soak
+
+    if server is not None:
+        server.default_reply = LONG_REPLY  # long enough to be cut off
+    clips = [read_audio(p) for p, _ in load_manifest(opts.speech_dir)[: opts.limit]]
+    with console.status(f"soak: {args.soak} turns"):
+        report = await run_soak(cfg, parts, clips, args.soak)
+    result = report_dict(report) | {"machine": machine()}
+    console.print_json(json.dumps(result["soak"]))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -50,18 +51,21 @@ async def run_demo(
     fast: bool = False,
     stereo: bool = True,
     console: Console | None = None,
+    tap: Callable[[Any], None] | None = None,
 ) -> DemoResult:
-    """Each clip (16 kHz mono, see `audio_in.read_audio`) is one user turn."""
+    """Each clip (16 kHz mono, see `audio_in.read_audio`) is one user turn; `tap` sees every event."""
     console = console or Console(stderr=True)
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
     history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens)
-    agent = Agent(parts, history, sink, cfg.bargein, tools_cfg=cfg.tools)
+    agent = Agent(parts, history, sink, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
     vad = Vad(cfg.vad)
     source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying), vad.frame_len, clock)
     recorder = TurnRecorder(clock)
     agent.bus.tap(recorder.observe)
     agent.bus.tap(View(console, recorder, fancy=False).observe)
+    if tap is not None:
+        agent.bus.tap(tap)
 
     async with agent.bus:
         if cfg.greeting:

@@ -29,7 +29,7 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     output_device = resolve_device(cfg.audio.output_device, "output")
     speaker = Speaker(output_device, cfg.audio.output_rate, clock, cfg.audio.block_ms)
     history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens)
-    agent = Agent(parts, history, speaker, cfg.bargein, tools_cfg=cfg.tools)
+    agent = Agent(parts, history, speaker, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
     vad = Vad(cfg.vad)
     mic = Microphone(input_device, vad.frame_len, clock, on_status=view.status)
     view.recorder.clock = clock

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +30,18 @@ log = logging.getLogger(__name__)
 
 
 class LLMError(Exception):
-    """A turn's LLM call failed; the message is one line for the user."""
+    """A turn's LLM call failed; the message is one line for the user.
+
+    `retry_after` is set when trying again may work (HTTP 5xx, 429): the
+    seconds to wait first.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+MAX_RETRY_WAIT_S = 5.0  # a voice turn waits at most this long for a rate limit to pass
 
 
 class ChatBackend(Protocol):
@@ -49,6 +61,8 @@ class OpenAIChat:
         )
         self.where = cfg.base_url or "https://api.openai.com/v1"
         self.tools_supported = True  # until the endpoint rejects them
+        self._cooldown_until = 0.0  # after a 429: no request before this (time.monotonic)
+        self._key_rejected = False  # a 401 was reported once already
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -74,13 +88,17 @@ class OpenAIChat:
 
     async def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[str | CallRequest]:
         """Text deltas of one reply, then any tool calls. The HTTP stream is closed however this ends."""
+        wait = self._cooldown_until - time.monotonic()
+        if wait > 0:
+            log.info("rate limited: waiting %.1f s before calling the LLM", wait)
+            await asyncio.sleep(wait)
         try:
             async with timeout(self.cfg.first_token_timeout_s):
                 response = await self._create(messages, tools)
         except TimeoutError:
             raise LLMError(f"the LLM at {self.where} did not answer within {self.cfg.first_token_timeout_s:g} s") from None
         except openai.OpenAIError as exc:
-            raise LLMError(self._describe(exc)) from None
+            raise self._describe(exc) from None
         finished = False
         first = True
         calls = _CallAccumulator()
@@ -112,7 +130,7 @@ class OpenAIChat:
                 raise LLMError(f"cannot reach the LLM at {self.where} (is it running? check OPENAI_BASE_URL)") from None
             raise LLMError(f"the LLM stream from {self.where} ended before the reply was complete (connection lost)") from None
         except openai.OpenAIError as exc:
-            raise LLMError(self._describe(exc)) from None
+            raise self._describe(exc) from None
         except (json.JSONDecodeError, ValueError, KeyError, AttributeError) as exc:
             raise LLMError(f"malformed stream from the LLM at {self.where}: {type(exc).__name__}") from None
         finally:
@@ -120,12 +138,32 @@ class OpenAIChat:
         for call in calls.requests():
             yield call
 
-    def _describe(self, exc: openai.OpenAIError) -> str:
+    def _describe(self, exc: openai.OpenAIError) -> LLMError:
+        if isinstance(exc, openai.AuthenticationError):
+            if self._key_rejected:  # said once with the fix; no need to repeat it every turn
+                return LLMError(f"the LLM at {self.where} still rejects the API key")
+            self._key_rejected = True
+        retry_after = None
+        if isinstance(exc, openai.RateLimitError):
+            retry_after = _retry_after(exc.response.headers)
+            self._cooldown_until = time.monotonic() + retry_after
+        elif isinstance(exc, openai.InternalServerError):
+            retry_after = 0.25
         for kind, message in _ERRORS:  # most specific first
             if isinstance(exc, kind):
                 status = getattr(exc, "status_code", "")
-                return message.format(where=self.where, model=self.cfg.model, status=status)
-        return f"the LLM at {self.where} failed: {type(exc).__name__}"
+                return LLMError(message.format(where=self.where, model=self.cfg.model, status=status), retry_after)
+        return LLMError(f"the LLM at {self.where} failed: {type(exc).__name__}")
+
+
+def _retry_after(headers: Any) -> float:
+    """Seconds a 429 asks us to wait (`retry-after-ms` or `retry-after`), 1 s if it does not say."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers.get(name)) * scale)
+        except (TypeError, ValueError):
+            continue
+    return 1.0
 
 
 _ERRORS: list[tuple[type[openai.OpenAIError], str]] = [
@@ -183,7 +221,7 @@ async def reply(
             offer = tools.toolbox.schemas() if tools and tools.toolbox and round_no < tools.max_rounds else None
             calls: list[CallRequest] = []
             said = len(parts)
-            async for delta in backend.stream(messages, offer):
+            async for delta in _with_retry(backend, messages, offer):
                 if isinstance(delta, CallRequest):
                     calls.append(delta)
                 else:
@@ -202,6 +240,23 @@ async def reply(
         yield ResponseDone(response_id, "".join(parts), error=str(exc))
         return
     yield ResponseDone(response_id, "".join(parts))
+
+
+async def _with_retry(backend: ChatBackend, messages: list[dict[str, Any]], offer: Any) -> AsyncIterator[str | CallRequest]:
+    """One retry of a failed call that nothing was said of yet, if the error says it may pass."""
+    for attempt in (1, 2):
+        said = False
+        try:
+            async for piece in backend.stream(messages, offer):
+                said = True
+                yield piece
+            return
+        except LLMError as exc:
+            wait = exc.retry_after
+            if said or attempt == 2 or wait is None or wait > MAX_RETRY_WAIT_S:
+                raise
+            log.warning("%s: retrying in %.1f s", exc, wait)
+            await asyncio.sleep(wait)
 
 
 async def _run_calls(tools: ToolUse, calls: list[CallRequest], response_id: int) -> AsyncIterator[AgentResponse]:

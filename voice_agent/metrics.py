@@ -152,8 +152,8 @@ class TurnRecorder:
 
     def _append(self, turn: Turn) -> None:
         if self.turns.maxlen is not None and len(self.turns) == self.turns.maxlen:
-            gone = self.turns[0]
-            self._by_response.pop(gone.response_id, None)  # type: ignore[arg-type]
+            gone = self.turns[0]  # a turn may have had several replies (speculative, resumed)
+            self._by_response = {rid: t for rid, t in self._by_response.items() if t is not gone}
         self.turns.append(turn)
 
     def _turn(self, response_id: int) -> Turn:

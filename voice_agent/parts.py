@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
-from .agent import Parts
-from .config import Config
 from .builtin_tools import enabled_tools
+from .config import Config
 from .llm import ChatBackend, OpenAIChat
 from .normalize import validate
-from .tools import Toolbox
 from .stt import Transcriber
+from .tools import Toolbox
 from .tts import Synthesizer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """The loaded models and the LLM behind a session (loaded once, shared)."""
+
+    stt: Transcriber
+    tts: Synthesizer
+    llm: ChatBackend
+    toolbox: Toolbox | None = None  # the tools the LLM may call (None: no tools)
 
 
 def build_llm(cfg: Config) -> tuple[ChatBackend, str]:
@@ -37,7 +47,7 @@ def build_toolbox(cfg: Config) -> Toolbox | None:
 
 def stock_phrases(cfg: Config) -> list[str]:
     """What the agent may say that is known in advance, as the TTS stage will receive it."""
-    phrases = [cfg.tools.filler, cfg.greeting]
+    phrases = [cfg.tools.filler, cfg.greeting, cfg.apology]
     return [spoken for p in phrases if p and (spoken := validate(p))]
 
 

@@ -41,6 +41,7 @@ class Reply:
     fault: str | None = None
     ttft_ms: float | None = None  # overrides the server's default
     drop_after: int = 3
+    retry_after: str = "1"  # the Retry-After header of a 429
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "arguments"}]
 
 
@@ -62,6 +63,7 @@ class ScriptedLLM:
         ttft_ms: float = 0.0,
         tokens_per_s: float = 0.0,  # 0 = as fast as possible
         model: str = "scripted",
+        keep_requests: int | None = None,  # remember only the latest N requests (long runs)
     ) -> None:
         self.default_reply = default_reply
         self.ttft_ms = ttft_ms
@@ -70,8 +72,9 @@ class ScriptedLLM:
         self.script: deque[Reply] = deque()
         self.by_keyword: dict[str, Reply] = {}
         self.tool_reply: Reply | None = None
-        self.requests: list[dict[str, Any]] = []
-        self.disconnects: list[Disconnect] = []
+        self.requests: deque[dict[str, Any]] = deque(maxlen=keep_requests)
+        self.request_times: deque[float] = deque(maxlen=keep_requests)  # time.monotonic() of each request
+        self.disconnects: deque[Disconnect] = deque(maxlen=keep_requests)
         self.completed = 0
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,12 +133,12 @@ class ScriptedLLM:
     # In tests the server runs on its own thread and event loop, like a real
     # server in another process: its connection tasks are not the agent's.
 
-    def start_in_thread(self) -> ScriptedLLM:
+    def start_in_thread(self, port: int = 0) -> ScriptedLLM:
         ready = threading.Event()
 
         def serve() -> None:
             self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self.start())
+            self._loop.run_until_complete(self.start(port))
             ready.set()
             self._loop.run_forever()
             self._loop.run_until_complete(self.stop())
@@ -165,9 +168,10 @@ class ScriptedLLM:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        self.request_times.append(time.monotonic())
         reply = self._next_reply(body)
         if reply.fault in ("500", "401", "429"):
-            return _error(int(reply.fault))
+            return _error(int(reply.fault), reply.retry_after)
         ttft = self.ttft_ms if reply.ttft_ms is None else reply.ttft_ms
         sent = 0
         try:
@@ -202,9 +206,9 @@ class ScriptedLLM:
         return resp
 
 
-def _error(status: int) -> web.Response:
+def _error(status: int, retry_after: str = "1") -> web.Response:
     kinds = {500: "server_error", 401: "invalid_api_key", 429: "rate_limit_exceeded"}
-    headers = {"Retry-After": "1"} if status == 429 else None
+    headers = {"Retry-After": retry_after} if status == 429 else None
     body = {"error": {"message": f"scripted {status}", "type": kinds[status], "code": kinds[status]}}
     return web.json_response(body, status=status, headers=headers)
 

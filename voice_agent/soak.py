@@ -81,6 +81,7 @@ class SoakReport:
     history_tokens: int
     history_messages: int
     tts_cache_entries: int
+    held: dict[str, int]  # what the session's buffers hold at the end
 
     @property
     def rss_growth_pct(self) -> float:
@@ -99,19 +100,24 @@ class SoakReport:
             "rss_mb": {"after_warmup": self.start.rss_mb, "end": self.end.rss_mb},
             "history": {"tokens": self.history_tokens, "messages": self.history_messages},
             "tts_cache_entries": self.tts_cache_entries,
+            "held": self.held,
         }
 
 
-async def run_soak(cfg: Config, parts: Parts, clips: list[np.ndarray], turns: int, seed: int = 0, cut_share: float = 0.3) -> SoakReport:
+async def run_soak(
+    cfg: Config, parts: Parts, clips: list[np.ndarray], turns: int, seed: int = 0, cut_share: float = 0.3, warmup: int | None = None
+) -> SoakReport:
     clock = FrameClock()
     sink = TimelineSink(clock, cfg.audio.output_rate, keep=False)
-    agent = Agent(parts, History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens), sink, cfg.bargein, tools_cfg=cfg.tools)
+    agent = Agent(parts, History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens), sink, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
     vad = Vad(cfg.vad)
     stale = StaleAudio()
-    agent.bus.tap(TurnRecorder(clock, keep=100).observe)
+    recorder = TurnRecorder(clock, keep=100)
+    agent.bus.tap(recorder.observe)
     agent.bus.tap(ProgressTracker(clock, lambda record: None).observe)
     agent.bus.tap(stale.observe)
-    warmup = min(max(20, turns // 10), turns // 2)
+    if warmup is None:
+        warmup = max(1, turns // 4)  # by then the bounded buffers (history, recorder) are mostly full
     samples: list[Sample] = []
     rng = random.Random(seed)
 
@@ -130,8 +136,9 @@ async def run_soak(cfg: Config, parts: Parts, clips: list[np.ndarray], turns: in
         samples.append(sample())  # still inside the session: its routes' tasks are alive in both samples
 
     t0 = time.perf_counter()
+    source = ScriptedSource(script(), vad.frame_len, clock, keep=False)
     async with agent.bus:
-        await agent.listen(ScriptedSource(script(), vad.frame_len, clock), vad, fast=True)
+        await agent.listen(source, vad, fast=True)
     if len(samples) < 2:
         raise ValueError(f"a soak needs at least 2 turns, got {turns}")
     return SoakReport(
@@ -144,6 +151,13 @@ async def run_soak(cfg: Config, parts: Parts, clips: list[np.ndarray], turns: in
         history_tokens=agent.history.tokens,
         history_messages=len(agent.history.turns),
         tts_cache_entries=len(parts.tts.cache),
+        held={
+            "recorder_turns": len(recorder.turns),
+            "agent_interruptions": len(agent.interruptions),
+            "sink_placed": len(sink.placed),
+            "source_fed": len(source.fed),
+            "tts_cache_bytes": parts.tts.cache.nbytes,
+        },
     )
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._compat import timeout
+from .events import ToolCall, ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,26 @@ class Toolbox:
     def take_late(self) -> list[tuple[CallRequest, Outcome]]:
         late, self._late = self._late, []
         return late
+
+
+@dataclass
+class ToolRound:
+    """The calls of one round and their results, as they stream past."""
+
+    calls: list[CallRequest] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def add(self, event: ToolCall | ToolResult, text: str) -> list[dict[str, Any]]:
+        """The round's messages once its last result is in (`text`: what was said before the calls), else []."""
+        if isinstance(event, ToolCall):
+            self.calls.append(CallRequest(event.call_id, event.name, event.arguments))
+            return []
+        self.outcomes.append(Outcome(event.content, event.is_error))
+        if len(self.outcomes) < len(self.calls):
+            return []
+        messages = exchange(text, self.calls, self.outcomes)
+        self.calls, self.outcomes = [], []
+        return messages
 
 
 def exchange(text: str, calls: list[CallRequest], outcomes: list[Outcome]) -> list[dict[str, Any]]:

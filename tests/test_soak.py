@@ -1,0 +1,44 @@
+"""A long headless session holds flat memory: every buffer is bounded.
+
+200 turns of real speech in fast timeline mode against the loopback LLM,
+with random barge-ins (`voice-agent bench --soak N` runs the same code).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import SPEECH
+from voice_agent.audio_in import read_audio
+from voice_agent.config import Config
+from voice_agent.llm import OpenAIChat
+from voice_agent.parts import Parts
+from voice_agent.bench import LONG_REPLY, scripted_config
+from voice_agent.scripted_llm import ScriptedLLM
+from voice_agent.soak import run_soak
+from voice_agent.stt import Transcriber
+from voice_agent.tts import Synthesizer
+
+
+async def test_a_200_turn_session_holds_flat_memory() -> None:
+    clips = [read_audio(p) for p in sorted(Path(SPEECH).glob("ps_*.wav"))]
+    async with ScriptedLLM(LONG_REPLY, keep_requests=10) as server:
+        cfg = scripted_config(Config(), server.base_url)
+        parts = Parts(Transcriber(cfg.stt, cfg.models_dir), Synthesizer(cfg.tts, cfg.models_dir, cfg.audio.output_rate), OpenAIChat(cfg.llm))
+        try:
+            # Measured from turn 100, once the bounded buffers have filled.
+            report = await run_soak(cfg, parts, clips, turns=200, warmup=100)
+        finally:
+            await parts.llm.aclose()
+    s = report.summary()
+    print(f"\nsoak 200: {s}")
+    assert s["turns"] == 200 and s["interruptions"] >= 20, "the user did cut the agent off, often"
+    assert (s["stale_audio"], s["task_growth"], s["fd_growth"]) == (0, 0, 0)
+    assert s["object_growth"] < 300, "nothing accumulates per turn"
+    assert s["rss_growth_pct"] < 5
+    # Each buffer is at or under its bound.
+    assert report.history_tokens <= cfg.llm.history_tokens and report.history_messages <= 4 * cfg.llm.history_turns
+    held = s["held"]
+    assert held["recorder_turns"] <= 100 and held["agent_interruptions"] <= 100
+    assert held["sink_placed"] <= 20 and held["source_fed"] == 0
+    assert held["tts_cache_bytes"] <= parts.tts.cache.max_bytes
