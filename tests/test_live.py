@@ -13,8 +13,9 @@ import soundfile as sf
 from conftest import SPEECH
 from virtual_room import AgentProcess, VirtualRoom
 from voice_agent.config import STTConfig
-from voice_agent.scripted_llm import ScriptedLLM
+from voice_agent.scripted_llm import Reply, ScriptedLLM
 from voice_agent.stt import Transcriber
+from voice_agent.transcript import load
 from voice_agent.wer import normalize
 
 REPLIES = [
@@ -74,7 +75,7 @@ async def test_three_spoken_turns_get_spoken_answers(room: VirtualRoom, tmp_path
             for clip in ("ps_goforward.wav", "ps_cards_003.wav", "ps_forever_input_2.wav"):
                 await room.say(SPEECH / clip)
                 at = await agent.wait_for(r"^agent: ", at)
-                at = await agent.wait_for(r"\(done speaking\)", at)
+                at = await agent.wait_for(r"\(done speaking\)", at) + 1
             room.stop_recording()
             assert await agent.interrupt() == 130
         finally:
@@ -165,3 +166,32 @@ def test_no_devices_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+async def test_sigkill_mid_reply_loses_only_the_turn_in_progress(room: VirtualRoom, tmp_path: Path) -> None:
+    transcript = tmp_path / "talk.jsonl"
+    metrics = tmp_path / "turns.jsonl"
+    async with ScriptedLLM() as server:
+        server.when("forward", REPLIES[0])
+        server.when("club", REPLIES[1])
+        server.when("forever", Reply(LONG))
+        agent, at = await start_listening(room, server, "--transcript", str(transcript), "--metrics", str(metrics))
+        try:
+            for clip in ("ps_goforward.wav", "ps_cards_003.wav"):
+                await room.say(SPEECH / clip)
+                at = await agent.wait_for(r"\(done speaking\)", at) + 1
+            await room.say(SPEECH / "ps_forever_input_2.wav")
+            at = await agent.wait_for(r"ms to first audio", at)  # the third reply is playing
+            await agent.kill()  # SIGKILL: no chance to clean up
+        finally:
+            await agent.kill()
+    assert agent.proc is not None and agent.proc.returncode == -9
+    messages, unanswered = load(transcript)
+    # Every completed turn is there. The third reply had finished streaming (it was
+    # being spoken), so it may be there too; nothing else is.
+    assert [m["content"] for m in messages if m["role"] == "assistant"][:2] == REPLIES[:2]
+    assert [m["role"] for m in messages][:4] == ["user", "assistant", "user", "assistant"] and len(messages) in (4, 6)
+    assert "forward" in messages[0]["content"].lower() and "club" in messages[2]["content"].lower()
+    # The metrics of the finished turns were on disk too.
+    turns = [json.loads(line) for line in metrics.read_text().splitlines() if '"type": "turn"' in line]
+    assert [t["agent_text"] for t in turns][:2] == REPLIES[:2]

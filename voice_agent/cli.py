@@ -36,6 +36,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--system-prompt", help="the assistant's instructions")
     p.add_argument("--embedded", action="store_true", help="use the embedded demo LLM even if a server is configured")
     p.add_argument("--greeting", metavar="TEXT", help="what the agent says when the session starts")
+    p.add_argument("--transcript", metavar="FILE.jsonl", help="append the conversation to FILE as it happens")
+    p.add_argument("--resume", metavar="FILE.jsonl", help="continue the conversation in this transcript (and append to it)")
     p.add_argument(
         "--tools",
         action="append",
@@ -87,6 +89,8 @@ def build_config(args: argparse.Namespace) -> Config:
         llm = replace(llm, backend="embedded")
     if args.greeting:
         cfg = replace(cfg, greeting=args.greeting)
+    if getattr(args, "transcript", None) or getattr(args, "resume", None):
+        cfg = replace(cfg, transcript=args.transcript or cfg.transcript, resume=args.resume or cfg.resume)
     if args.tools:
         names = [n.strip() for spec in args.tools for n in spec.split(",") if n.strip() and n.strip() != "none"]
         cfg = replace(cfg, tools=replace(cfg.tools, enabled=names))
@@ -106,6 +110,8 @@ async def _demo(args: argparse.Namespace, console: Console) -> int:
 
     cfg = build_config(args)
     from .audio_in import read_audio
+
+    _check_resume(cfg)
 
     # Read (and so check) the inputs before spending seconds on models.
     clips = [read_audio(p) for p in args.input or [default_input()]]
@@ -185,6 +191,7 @@ async def _live(args: argparse.Namespace, console: Console) -> int:
     from .ui import View
 
     cfg = build_config(args)
+    _check_resume(cfg)
     resolve_device(cfg.audio.input_device, "input")  # no device: say so before loading models
     resolve_device(cfg.audio.output_device, "output")
     with console.status("loading models"):
@@ -197,6 +204,14 @@ async def _live(args: argparse.Namespace, console: Console) -> int:
     finally:
         await close_parts(parts)
     return 0
+
+
+def _check_resume(cfg: Config) -> None:
+    """A transcript that cannot be resumed fails before the models load."""
+    if cfg.resume:
+        from .transcript import load
+
+        load(Path(cfg.resume))
 
 
 def _cancel_on_sigterm() -> None:

@@ -129,6 +129,8 @@ class Config:
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     greeting: str | None = None  # said when the session starts
+    transcript: str | None = None  # append the conversation to this JSONL file
+    resume: str | None = None  # continue the conversation in this transcript
     apology: str = "Sorry, I couldn't get an answer just now. Please try again."  # said when a turn fails
     models_dir: str = str(Path(__file__).resolve().parent.parent / "models")
 

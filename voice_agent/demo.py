@@ -24,7 +24,7 @@ from .audio_in import FrameClock, ScriptedSource, WallClock, turn_taking
 from .audio_out import TimelineSink
 from .config import Config
 from .events import Say
-from .history import History
+from .transcript import open_history
 from .metrics import TurnRecorder
 from .ui import View
 from .vad import Vad
@@ -57,7 +57,7 @@ async def run_demo(
     console = console or Console(stderr=True)
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
-    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens)
+    history, transcript = open_history(cfg)
     agent = Agent(parts, history, sink, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
     vad = Vad(cfg.vad)
     source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying), vad.frame_len, clock)
@@ -67,13 +67,17 @@ async def run_demo(
     if tap is not None:
         agent.bus.tap(tap)
 
-    async with agent.bus:
-        if cfg.greeting:
-            await agent.bus.publish(Say(cfg.greeting))  # the user waits for it: see turn_taking
-        if isinstance(clock, WallClock):
-            clock.start()
-        async with TaskGroup() as tg:
-            tg.create_task(agent.listen(source, vad, fast=fast))
+    try:
+        async with agent.bus:
+            if cfg.greeting:
+                await agent.bus.publish(Say(cfg.greeting))  # the user waits for it: see turn_taking
+            if isinstance(clock, WallClock):
+                clock.start()
+            async with TaskGroup() as tg:
+                tg.create_task(agent.listen(source, vad, fast=fast))
+    finally:
+        if transcript is not None:
+            transcript.close()
 
     report = recorder.report()
     report["end_of_turn_silence_ms"] = cfg.vad.end_of_turn_ms

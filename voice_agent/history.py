@@ -11,6 +11,7 @@ English.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +30,17 @@ class History:
     system_prompt: str
     max_turns: int = 20  # user messages kept (each with the replies after it)
     max_tokens: int = 3_000  # the system prompt and the kept messages, estimated
+    journal: Callable[[dict[str, Any]], None] | None = None  # told of every change (the transcript file)
     _messages: list[dict[str, Any]] = field(default_factory=list)
     _tokens: int = 0  # of `_messages`
     _users: int = 0
+
+    def restore(self, messages: list[dict[str, Any]]) -> None:
+        """Start from an earlier conversation (not journaled: it is in the transcript already)."""
+        journal, self.journal = self.journal, None
+        for m in messages:
+            self.add(m)
+        self.journal = journal
 
     def add_user(self, text: str) -> None:
         self.add({"role": "user", "content": text})
@@ -48,6 +57,7 @@ class History:
         """Rewrite the latest reply (to what was really heard of it)."""
         if self._messages and self._messages[-1]["role"] == "assistant":
             self._delete(len(self._messages) - 1)
+            self._note({"retract": "last_assistant"})
         self.add_assistant(text, interrupted)
 
     def add(self, message: dict[str, Any]) -> None:
@@ -55,6 +65,7 @@ class History:
         self._messages.append(message)
         self._tokens += estimate_tokens(message)
         self._users += message["role"] == "user"
+        self._note(message)
         self._trim()
 
     def drop_last_user(self) -> None:
@@ -62,7 +73,12 @@ class History:
         for i in range(len(self._messages) - 1, -1, -1):
             if self._messages[i]["role"] == "user":
                 self._delete(i, len(self._messages))
+                self._note({"retract": "last_user"})
                 return
+
+    def _note(self, change: dict[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal(change)
 
     @property
     def tokens(self) -> int:

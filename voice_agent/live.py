@@ -12,7 +12,7 @@ from .agent import Agent, Parts
 from .config import Config
 from .devices import resolve_device
 from .events import Say
-from .history import History
+from .transcript import open_history
 from .microphone import MicClock, Microphone
 from .progress import ProgressTracker
 from .session_log import MetricsLog
@@ -28,7 +28,7 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     input_device = resolve_device(cfg.audio.input_device, "input")
     output_device = resolve_device(cfg.audio.output_device, "output")
     speaker = Speaker(output_device, cfg.audio.output_rate, clock, cfg.audio.block_ms)
-    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens)
+    history, transcript = open_history(cfg)
     agent = Agent(parts, history, speaker, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
     vad = Vad(cfg.vad)
     mic = Microphone(input_device, vad.frame_len, clock, on_status=view.status)
@@ -73,6 +73,8 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
         mic.close()
         if metrics:
             metrics.close()
+        if transcript is not None:
+            transcript.close()
         if mic.overruns or speaker.underruns:
             view.status(f"audio: {mic.overruns} input overruns, {speaker.underruns} output underruns")
     return agent
