@@ -100,13 +100,13 @@ async def test_demo_real_time_latency_is_measured_on_the_timeline(tmp_path: Path
 
 async def test_llm_failure_drops_the_turn_and_the_next_one_works(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
     async with ScriptedLLM() as server:
-        server.push(Reply(fault="500"), "Second time lucky.")
+        server.push(Reply(fault="500"), Reply(fault="500"), "Second time lucky.")  # a 5xx is retried once
         parts = parts_for(server, stt, tts)
         inputs = [SPEECH / "ps_goforward.wav", SPEECH / "ps_cards_003.wav"]
         result = await run_demo(CFG, parts, clips_of(inputs), None, None, fast=True)
         await parts.llm.aclose()
     first, second = result.report["turns"]
-    assert "HTTP 500" in first["error"] and first["response_latency_ms"] is None
+    assert "HTTP 500" in first["error"] and first["response_latency_ms"] is not None, "the apology was heard"
     assert second["agent_text"] == "Second time lucky." and second["error"] is None
     roles = [m["role"] for m in result.agent.history.messages()]
     assert roles == ["system", "user", "assistant"]  # the failed turn left nothing behind
@@ -196,3 +196,30 @@ def test_readme_demo_with_the_embedded_llm(tmp_path: Path, stt: Transcriber) -> 
     assert turn["agent_text"].strip() and turn["error"] is None
     assert turn["response_latency_ms"] > 0
     assert_spoken(turn["agent_text"], agent_words(out, stt), share=0.5)
+
+
+async def test_greeting_comes_first_from_the_cache_and_repeats_hit_it(stt: Transcriber, tts: Synthesizer) -> None:
+    from dataclasses import replace
+
+    from voice_agent.events import AgentSpeechSent, AudioChunk
+    from voice_agent.parts import stock_phrases
+
+    cfg = replace(CFG, greeting="Hi, I am listening.")
+    tts.warm_up(stock_phrases(cfg))  # what build_parts does at start-up
+    events: list[object] = []
+    async with ScriptedLLM("Sure.") as server:
+        parts = parts_for(server, stt, tts)
+        inputs = clips_of([SPEECH / "ps_goforward.wav", SPEECH / "ps_cards_003.wav", SPEECH / "ps_cards_001.wav"])
+        result = await run_demo(cfg, parts, inputs, fast=True, tap=events.append)
+        await parts.llm.aclose()
+    sent = [e for e in events if isinstance(e, AgentSpeechSent)]
+    audio = [e for e in events if isinstance(e, AudioChunk)]
+    assert sent[0].text == "Hi, I am listening." and sent[0].position < 1600, "spoken first, at the start"
+    assert audio[0].cached, "the greeting was synthesized at start-up"
+    # The LLM knows it greeted; each "Sure." after the first comes from the cache.
+    assert server.requests[0]["messages"][1] == {"role": "assistant", "content": "Hi, I am listening."}
+    assert [a.text for a in audio[1:]] == ["Sure."] * (len(audio) - 1) and len(audio) >= 4
+    assert [a.cached for a in audio[1:]] == [False] + [True] * (len(audio) - 2)
+    hits = len(audio) - 1  # the greeting and every "Sure." but the first
+    assert result.report["tts_cache"] == {"hits": hits, "misses": 1, "hit_rate": round(hits / len(audio), 3)}
+    assert sum(t["tts_cache"]["misses"] for t in result.report["turns"]) == 1

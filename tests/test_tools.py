@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import pytest
@@ -186,6 +187,23 @@ CALL = Reply("Let me work that out.", tool_calls=[{"name": "lookup", "arguments"
 AFTER = "The answer is {result}."
 
 
+async def ask_with_tool(
+    models: tuple[Transcriber, Synthesizer], lookup: Callable[..., Awaitable[str]], result: str, on_seen: Callable[[Seen], None] | None = None
+) -> tuple[Agent, Seen, ScriptedLLM]:
+    """One question; the LLM says a sentence, calls `lookup`, then says "The answer is {result}."."""
+    async with ScriptedLLM() as server:
+        server.when("forward", CALL)
+        server.after_tools(AFTER)
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            if on_seen is not None:
+                on_seen(seen)
+            return [Pause(0.3), Say(Q1), finished(agent, seen, f"Let me work that out.The answer is {result}.")]
+
+        agent, seen, _ = await converse(server, models, script, CFG, Toolbox([from_function(lookup)]))
+    return agent, seen, server
+
+
 async def test_text_before_a_tool_call_is_spoken_before_the_tool_runs(models) -> None:
     seen_box: list[Seen] = []
 
@@ -199,15 +217,7 @@ async def test_text_before_a_tool_call_is_spoken_before_the_tool_runs(models) ->
                 await asyncio.sleep(0.01)
         return "forty-two"
 
-    async with ScriptedLLM() as server:
-        server.when("forward", CALL)
-        server.after_tools(AFTER)
-
-        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
-            seen_box.append(seen)
-            return [Pause(0.3), Say(Q1), finished(agent, seen, "Let me work that out.The answer is forty-two.")]
-
-        agent, seen, sink = await converse(server, models, script, CFG, Toolbox([from_function(lookup)]))
+    agent, seen, server = await ask_with_tool(models, lookup, "forty-two", seen_box.append)
     (call,) = seen.of(ToolCall)
     (result,) = seen.of(ToolResult)
     assert (call.name, json.loads(call.arguments), result.content, result.is_error) == ("lookup", {"query": "forward"}, "forty-two", False)
@@ -225,14 +235,7 @@ async def test_a_slow_tool_gets_the_filler_from_the_cache(models) -> None:
         await asyncio.sleep(1.5)
         return "seven"
 
-    async with ScriptedLLM() as server:
-        server.when("forward", CALL)
-        server.after_tools(AFTER)
-
-        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
-            return [Pause(0.3), Say(Q1), finished(agent, seen, "Let me work that out.The answer is seven.")]
-
-        agent, seen, sink = await converse(server, models, script, CFG, Toolbox([from_function(lookup)]))
+    agent, seen, _ = await ask_with_tool(models, lookup, "seven")
     assert spoken(seen) == ["Let me work that out.", "One moment.", "The answer is seven."]
     filler = next(e for e in seen.of(AudioChunk) if e.text == "One moment.")
     assert filler.cached, "the filler was synthesized at start-up"

@@ -210,20 +210,26 @@ class Agent:
             if isinstance(chunk, TextChunk):
                 reply_.text += chunk.text
                 yield chunk
-                sentences = buffer.push(chunk.text)
-            elif isinstance(chunk, Filler):
-                sentences = [chunk.text]  # spoken, but not part of the reply's text
-            else:
-                sentences = buffer.flush() if isinstance(chunk, (ToolCall, ResponseDone)) else []
-                if isinstance(chunk, ResponseDone) and chunk.error and self.apology:
-                    sentences.append(self.apology)  # the user hears that the turn failed
-            for sentence in sentences:
+            for sentence in self._ready_to_speak(chunk, buffer):
                 reply_.sentences.append(sentence)
                 yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
             if isinstance(chunk, (ToolCall, ToolResult)):
                 self._track_tool_round(reply_, chunk)
             if not isinstance(chunk, (TextChunk, Filler)):
                 yield chunk
+
+    def _ready_to_speak(self, chunk: AgentResponse, buffer: SentenceBuffer) -> list[str]:
+        """The sentences `chunk` completes."""
+        if isinstance(chunk, TextChunk):
+            return buffer.push(chunk.text)
+        if isinstance(chunk, Filler):
+            return [chunk.text]  # spoken, but not part of the reply's text
+        if isinstance(chunk, ToolCall):
+            return buffer.flush()  # the words before a call are said while it runs
+        if isinstance(chunk, ResponseDone):
+            failed = [self.apology] if chunk.error and self.apology else []  # the user hears that the turn failed
+            return buffer.flush() + failed
+        return []
 
     def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> _Reply:
         user_text = trigger.text if isinstance(trigger, Transcript) else ""

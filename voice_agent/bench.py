@@ -25,7 +25,7 @@ from rich.table import Table
 
 from .agent import Agent, Parts
 from .audio_in import AudioInputError, Pause, Say, ScriptedSource, Until, WallClock, read_audio
-from .audio_out import TimelineSink
+from .audio_out import Placed, TimelineSink
 from .baseline import naive_turn
 from .config import Config, ConfigError
 from .demo import run_demo
@@ -79,7 +79,20 @@ async def latency_run(cfg: Config, parts: Parts, clips: list[np.ndarray], consol
     cpu0 = time.process_time()
     result = await run_demo(cfg, parts, clips, fast=False, console=console)
     turns = [t for t in result.report["turns"] if t["response_latency_ms"] is not None]
+    result.report["sentence_gaps_ms"] = sentence_gaps(result.agent.sink.placed)  # type: ignore[attr-defined]
     return result.report, (time.process_time() - cpu0) / max(1, len(turns))
+
+
+def sentence_gaps(placed: list[Placed]) -> list[float]:
+    """Silence between consecutive pieces of one reply, in ms: 0 when each was ready before the one before ended."""
+    gaps: list[float] = []
+    by_reply: dict[int, list[Placed]] = {}
+    for p in placed:
+        by_reply.setdefault(p.chunk.response_id, []).append(p)
+    for pieces in by_reply.values():
+        pieces.sort(key=lambda p: p.start)
+        gaps += [round(max(0, b.start - a.planned_end) / 16, 1) for a, b in zip(pieces, pieces[1:])]
+    return gaps
 
 
 async def baseline_run(cfg: Config, parts: Parts, clips: list[np.ndarray]) -> list[dict[str, Any]]:
@@ -175,6 +188,8 @@ async def run_bench(cfg: Config, parts: Parts, opts: BenchOptions, llm_desc: str
         "response_latency_ms": summary(latencies),
         "baseline_response_latency_ms": summary([b["response_latency_ms"] for b in baseline]),
         "bargein_stop_ms": summary(stops),
+        "sentence_gap_ms": summary(report.pop("sentence_gaps_ms")),
+        "audio_block_ms": cfg.audio.block_ms,
         "stt": stt,
         "stages_p50_ms": {s: (round(statistics.median(v), 1) if v else None) for s, v in stages.items()},
         "turns": turns,
@@ -194,7 +209,7 @@ def print_table(result: dict[str, Any], console: Console) -> None:
     table.add_column("measure")
     for col in ("p50", "p95", "max"):
         table.add_column(col, justify="right")
-    for key in ("response_latency_ms", "baseline_response_latency_ms", "bargein_stop_ms"):
+    for key in ("response_latency_ms", "baseline_response_latency_ms", "bargein_stop_ms", "sentence_gap_ms"):
         row = result[key]
         table.add_row(key, *(f"{row[c]:.0f}" if row[c] is not None else "-" for c in ("p50", "p95", "max")))
     console.print(table)

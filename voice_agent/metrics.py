@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .audio_cache import CacheStats
 from .audio_in import Clock
 from .events import (
     SAMPLE_RATE,
@@ -56,6 +57,8 @@ class Turn:
     error: str | None = None
     interrupted: bool = False
     speculative: bool = False  # the reply was prepared during the pause
+    tts_cached: int = 0  # audio pieces from the TTS cache
+    tts_synthesized: int = 0  # audio pieces synthesized fresh
 
     def report(self) -> dict[str, Any]:
         def since(a: str, b: str) -> float | None:
@@ -82,6 +85,7 @@ class Turn:
             | {"turn_decided": ms(self.decided_at - self.speech_end)},
             "error": self.error,
             "interrupted": self.interrupted,
+            "tts_cache": {"hits": self.tts_cached, "misses": self.tts_synthesized},
         }
 
 
@@ -93,6 +97,7 @@ class TurnRecorder:
         self.turns: deque[Turn] = deque(maxlen=keep)
         self.interruptions: deque[dict[str, Any]] = deque(maxlen=keep)
         self._by_response: dict[int, Turn] = {}
+        self.cache = CacheStats()  # TTS cache use over the session
 
     def observe(self, event: Any) -> None:
         now = self.clock.now()
@@ -116,7 +121,12 @@ class TurnRecorder:
         elif isinstance(event, SentenceChunk):
             self._turn(event.response_id).stamps.setdefault("first_sentence", now)
         elif isinstance(event, AudioChunk):
-            self._turn(event.response_id).stamps.setdefault("first_audio", now)
+            turn = self._turn(event.response_id)
+            turn.stamps.setdefault("first_audio", now)
+            self.cache.hits += event.cached
+            self.cache.misses += not event.cached
+            turn.tts_cached += event.cached
+            turn.tts_synthesized += not event.cached
         elif isinstance(event, AgentSpeechSent):
             turn = self._turn(event.response_id)
             if turn.first_audio_at is None:
@@ -170,6 +180,7 @@ class TurnRecorder:
     def report(self) -> dict[str, Any]:
         turns = [t.report() for t in self.turns if t.user_text]
         out: dict[str, Any] = {"turns": turns, "interruptions": list(self.interruptions)}
+        out["tts_cache"] = {"hits": self.cache.hits, "misses": self.cache.misses, "hit_rate": self.cache.hit_rate}
         if not turns:
             out["note"] = "no user turn was heard"
         return out
