@@ -22,6 +22,7 @@ from .events import (
     ErrorEvent,
     Interruption,
     ResponseDone,
+    ToolResult,
     Transcript,
     UserResumed,
     UserStartedSpeaking,
@@ -101,6 +102,9 @@ class View:
         elif isinstance(event, Interruption):
             self.state = "hearing you"
             self._say(Text("        (interrupted)", style="dim"))
+        elif isinstance(event, ToolResult):
+            mark = "failed: " if event.is_error else ""
+            self._say(Text(f"        (tool {event.name}: {mark}{event.content[:80]})", style="dim"))
         elif isinstance(event, ErrorEvent):
             self._say(Text(f"error in {event.where}: {event.message}", style="red"), force=True)
 
