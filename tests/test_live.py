@@ -195,3 +195,25 @@ async def test_sigkill_mid_reply_loses_only_the_turn_in_progress(room: VirtualRo
     # The metrics of the finished turns were on disk too.
     turns = [json.loads(line) for line in metrics.read_text().splitlines() if '"type": "turn"' in line]
     assert [t["agent_text"] for t in turns][:2] == REPLIES[:2]
+
+
+async def test_speaker_that_stops_is_reported_reopened_and_the_conversation_goes_on(room: VirtualRoom) -> None:
+    async with ScriptedLLM(REPLIES[1]) as server:
+        server.when("forward", Reply(LONG))
+        agent, at = await start_listening(room, server)
+        try:
+            await room.say(SPEECH / "ps_goforward.wav")
+            at = await agent.wait_for(r"ms to first audio", at)
+            room.pactl("suspend-sink", "speaker", "1")  # the output stops taking audio mid-reply
+            at = await agent.wait_for(r"speaker stopped playing", at, seconds=30)
+            room.pactl("suspend-sink", "speaker", "0")
+            at = await agent.wait_for(r"speaker is back", at, seconds=30)
+            await room.say(SPEECH / "ps_cards_003.wav")
+            at = await agent.wait_for(rf"^agent: {REPLIES[1]}", at)
+            assert await agent.interrupt() == 130
+        finally:
+            await agent.kill()
+    assert "Traceback" not in "\n".join(agent.lines)
+    # The conversation was kept: the second request carries the first exchange.
+    second = server.requests[-1]["messages"]
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]

@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,12 @@ class VirtualRoom:
         self.pactl("set-default-source", "mic")
 
 
+def _ctrl_c_works() -> None:
+    """As in a terminal. (A job started in the background by a script, as CI may start
+    the tests, inherits SIGINT ignored, and so would the agent.)"""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class AgentProcess:
     """`voice-agent ARGS` in the room, its output read line by line as it comes."""
 
@@ -101,6 +108,7 @@ class AgentProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "voice_agent.cli", *self.args,
             env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_ctrl_c_works,
         )  # fmt: skip
         self._reader = asyncio.create_task(self._read())
         return self
@@ -128,8 +136,11 @@ class AgentProcess:
     async def interrupt(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(2)  # Ctrl-C
-        async with timeout(30):
-            code = await self.proc.wait()
+        try:
+            async with timeout(30):
+                code = await self.proc.wait()
+        except TimeoutError:
+            raise AssertionError("the agent did not exit on Ctrl-C; its last output:\n" + "\n".join(self.lines[-30:])) from None
         if self._reader is not None:
             await self._reader
         return code

@@ -27,7 +27,7 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     clock = MicClock()
     input_device = resolve_device(cfg.audio.input_device, "input")
     output_device = resolve_device(cfg.audio.output_device, "output")
-    speaker = Speaker(output_device, cfg.audio.output_rate, clock, cfg.audio.block_ms)
+    speaker = Speaker(output_device, cfg.audio.output_rate, clock, cfg.audio.block_ms, on_status=view.status)
     history, transcript = open_history(cfg)
     agent = Agent(parts, history, speaker, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
     vad = Vad(cfg.vad)
@@ -52,6 +52,7 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
             if echo is not None:
                 frame = echo.process(frame)
             view.level(level_db(frame))
+            speaker.watch()
             if not agent.replying:
                 view.idle()
             yield position, frame

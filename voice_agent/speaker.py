@@ -4,12 +4,18 @@ The callback pulls from the buffer under a lock and plays silence when it is
 empty, so `stop()` (barge-in) silences the output within one block. Each
 chunk is placed on the input clock when queued, so the agent knows where its
 words play and which of them were heard.
+
+The callback runs all the time (silence when there is nothing to say), so a
+speaker whose `played_samples` stops moving has died (unplugged, suspended):
+`watch()` notices, drops what was queued (it would play late) and reopens
+the stream until audio flows again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +24,7 @@ import numpy as np
 import soxr
 
 from .audio_out import Placed
-from .devices import pick_rate, sounddevice, start_stream, stop_stream
+from .devices import AudioDeviceError, pick_rate, sounddevice, start_stream, stop_stream
 from .events import SAMPLE_RATE, AudioChunk
 from .microphone import MicClock
 
@@ -26,8 +32,24 @@ log = logging.getLogger(__name__)
 
 
 class Speaker:
-    def __init__(self, device: int | None, preferred_rate: int, clock: MicClock, block_ms: int = 20) -> None:
+    def __init__(
+        self,
+        device: int | None,
+        preferred_rate: int,
+        clock: MicClock,
+        block_ms: int = 20,
+        on_status: Callable[[str], None] = lambda msg: log.warning(msg),
+        stall_s: float = 1.0,
+    ) -> None:
         self.device = device
+        self.on_status = on_status
+        self.stall_s = stall_s
+        self.reopens = 0
+        self._seen_played = 0
+        self._moved_at = time.monotonic()
+        self._stalled = False
+        self._back_at = 0  # played_samples at which a reopened speaker counts as back
+        self._retry_at = 0.0
         self.clock = clock
         self.rate = pick_rate(device, "output", preferred_rate)
         self.block = self.rate * block_ms // 1000
@@ -52,6 +74,7 @@ class Speaker:
             ),
             "speaker",
         )
+        self._moved_at = time.monotonic()  # a new stream gets its time to start
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
@@ -77,6 +100,32 @@ class Speaker:
         self.played_samples += frames
         if self.on_played is not None:
             self.on_played(out)
+
+    def watch(self) -> None:
+        """Called often from the event loop (each microphone frame): reopen a speaker that stopped."""
+        now = time.monotonic()
+        played = self.played_samples
+        if played != self._seen_played:
+            self._seen_played, self._moved_at = played, now
+            if self._stalled and played >= self._back_at:
+                self._stalled = False
+                self.reopens += 1
+                self.on_status("the speaker is back")
+            return
+        if now - self._moved_at < self.stall_s or now < self._retry_at:
+            return
+        if not self._stalled:
+            self._stalled = True
+            self.on_status("the speaker stopped playing (unplugged?); reopening it")
+            self.stop()  # what was queued would play late
+        self._retry_at = now + 2 * self.stall_s
+        self.close()
+        try:
+            self.open()
+        except AudioDeviceError as exc:
+            log.debug("speaker still unavailable: %s", exc)
+        # A few callbacks fill a fresh stream's buffer even if the device is still gone.
+        self._back_at = self.played_samples + int(self.rate * self.stall_s)
 
     def play(self, chunk: AudioChunk) -> Placed:
         samples = chunk.samples
