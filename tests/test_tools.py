@@ -18,6 +18,7 @@ from voice_agent.audio_in import Pause, Say, Step, Until, WallClock, read_audio
 from voice_agent.builtin_tools import calculate, current_time, enabled_tools, evaluate
 from voice_agent.config import Config, LLMConfig
 from voice_agent.events import AgentSpeechSent, AudioChunk, Interruption, ToolCall, ToolResult
+from voice_agent.history import INTERRUPTED_MARK
 from voice_agent.llm import OpenAIChat
 from voice_agent.scripted_llm import Reply, ScriptedLLM
 from voice_agent.stt import Transcriber
@@ -183,6 +184,7 @@ def spoken(seen: Seen) -> list[str]:
     return [e.text for e in seen.of(AgentSpeechSent)]
 
 
+LONG_ANSWER = "It took a long search through many old records to find it. Each record was checked twice. Nothing was missed."
 CALL = Reply("Let me work that out.", tool_calls=[{"name": "lookup", "arguments": {"query": "forward"}}])
 AFTER = "The answer is {result}."
 
@@ -282,3 +284,28 @@ async def test_an_interrupted_tool_call_behaves_as_its_flag_says(models, on_inte
         await_next = server.requests[-1]
         assert tool_messages == [{"role": "tool", "tool_call_id": "call_0", "content": "the vault code is 7"}], await_next
         assert last_request[-1]["role"] == "user" and "clubs" in last_request[-1]["content"].lower()
+
+
+async def test_a_reply_cut_after_its_tool_round_keeps_the_round_and_only_the_heard_answer(models) -> None:
+    async def lookup(query: str) -> str:
+        """Look something up."""
+        return "found"
+
+    answer = "The answer is found. " + LONG_ANSWER
+    async with ScriptedLLM() as server:
+        server.when("forward", CALL)
+        server.when("clubs", "Noted.")
+        server.after_tools(answer)
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            answering = lambda: any("answer is found" in t for t in spoken(seen))  # noqa: E731
+            return [Pause(0.3), Say(Q1), Until(answering, hold_s=2.5), Say(Q2), finished(agent, seen, "Noted.")]
+
+        agent, seen, _ = await converse(server, models, script, CFG, Toolbox([from_function(lookup)]))
+    assert seen.count(Interruption) == 1
+    roles = [m["role"] for m in agent.history.turns]
+    assert roles == ["user", "assistant", "tool", "assistant", "user", "assistant"]
+    assert agent.history.turns[1]["content"] == "Let me work that out."
+    cut = agent.history.turns[3]["content"]
+    heard = cut.removesuffix(INTERRUPTED_MARK)
+    assert cut.endswith(INTERRUPTED_MARK) and heard and answer.startswith(heard), "only what was heard after the round"

@@ -93,6 +93,7 @@ class _Reply:
     held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
     committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
     tool_mark: int = 0  # where in `text` the words after the last tool round begin
+    tool_sentences: int = 0  # sentences before the last tool round: its history message holds them
     tool_round: ToolRound = field(default_factory=ToolRound)
 
     @property
@@ -262,7 +263,7 @@ class Agent:
         for message in messages:
             self.history.add(message)
         if messages:
-            reply_.tool_mark = len(reply_.text)
+            reply_.tool_mark, reply_.tool_sentences = len(reply_.text), len(reply_.sentences)
 
     def _add_late_tool_results(self) -> None:
         """Calls that finished after a barge-in: the LLM hears their results this turn."""
@@ -347,7 +348,7 @@ class Agent:
         stopped_at = self.sink.stop()
         heard = heard_text(reply.spoken, stopped_at) if audible else ""
         if audible:
-            self._record_heard(reply, heard)
+            self._record_heard(reply, stopped_at)
             rest = unheard_text(reply.sentences, reply.spoken, stopped_at, self.bargein.resume)
             self._resume = Resume(rest, reply.text, heard) if rest else None
         elif reply.user_text:
@@ -358,8 +359,9 @@ class Agent:
         self.interruptions.append(event)
         return event
 
-    def _record_heard(self, reply: _Reply, heard: str) -> None:
-        text = f"{reply.heard_before} {heard}".strip()
+    def _record_heard(self, reply: _Reply, stopped_at: int) -> None:
+        since_tools = [s for s in reply.spoken if s.sentence_index >= reply.tool_sentences]
+        text = f"{reply.heard_before} {heard_text(since_tools, stopped_at)}".strip()
         if reply.recorded or reply.resumed:
             self.history.replace_last_assistant(text, interrupted=True)
         else:
