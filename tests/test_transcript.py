@@ -89,3 +89,19 @@ async def test_resume_continues_the_conversation(tmp_path: Path, models) -> None
     sent = server.requests[-1]["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"] and sent[2]["content"] == "Moving forward."
     assert [m["content"] for m in load(path)[0] if m["role"] == "assistant"] == ["Moving forward.", "Seven of clubs, noted."]
+
+
+async def test_dropped_turns_are_summarized_into_the_system_prompt(models) -> None:
+    cfg = replace(CFG, llm=replace(CFG.llm, history_turns=2, summarize_history=True))
+    names = ["ps_goforward.wav", "ps_cards_003.wav", "ps_cards_001.wav", "ps_cards_004.wav", "ps_cards_002.wav"]
+    async with ScriptedLLM("Noted.") as server:
+        server.when("assistant:", "The user moved forward and named some cards.")  # only summary requests quote turns
+        llm = OpenAIChat(replace(cfg.llm, base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
+        result = await run_demo(cfg, Parts(*models, llm=llm), [read_audio(SPEECH / n) for n in names], fast=True)
+        await llm.aclose()
+    asks = [r["messages"] for r in server.requests if "assistant:" in r["messages"][-1]["content"]]
+    assert asks and "forward" in asks[0][-1]["content"].lower(), "the first dropped exchange was summarized"
+    answers = [r["messages"] for r in server.requests if "assistant:" not in r["messages"][-1]["content"]]
+    assert "Earlier in this conversation (summary): The user moved forward and named some cards." in answers[-1][0]["content"]
+    assert sum(m["role"] == "user" for m in answers[-1]) <= 2, "and the turns themselves stay within the budget"
+    assert result.agent.history.dropped == []

@@ -56,9 +56,10 @@ from .endpointing import looks_complete
 from .history import History
 from .llm import ToolUse, reply
 from .normalize import validate
+from .parts import Parts
 from .routes import Bus
 from .sentences import SentenceBuffer
-from .parts import Parts
+from .summary import summarize
 from .tools import ToolRound, exchange
 from .vad import Vad
 
@@ -308,6 +309,8 @@ class Agent:
         else:
             self.history.add_assistant(done.text[self.reply.tool_mark :])
         self.reply.recorded = not done.error
+        if self.history.dropped:
+            self.bus.spawn(summarize(self.parts.llm, self.history), "summarize")
 
     # --- speculation ------------------------------------------------------------
 

@@ -42,6 +42,7 @@ class LLMConfig:
     max_tokens: int = 200
     history_turns: int = 20  # user+assistant pairs kept
     history_tokens: int = 3_000  # budget of the system prompt plus kept history (estimated)
+    summarize_history: bool = False  # have the LLM summarize exchanges the budget drops
     first_token_timeout_s: float = 20.0
     inter_token_timeout_s: float = 10.0
     max_retries: int = 0  # a voice turn should fail fast, not retry for seconds

@@ -31,6 +31,9 @@ class History:
     max_turns: int = 20  # user messages kept (each with the replies after it)
     max_tokens: int = 3_000  # the system prompt and the kept messages, estimated
     journal: Callable[[dict[str, Any]], None] | None = None  # told of every change (the transcript file)
+    summary: str = ""  # of exchanges trimmed away (see summary.py), sent with the system prompt
+    keep_dropped: bool = False  # keep trimmed exchanges in `dropped` until summarized
+    dropped: list[dict[str, Any]] = field(default_factory=list)
     _messages: list[dict[str, Any]] = field(default_factory=list)
     _tokens: int = 0  # of `_messages`
     _users: int = 0
@@ -83,10 +86,23 @@ class History:
     @property
     def tokens(self) -> int:
         """Estimated tokens of what `messages()` sends."""
-        return estimate_tokens({"content": self.system_prompt}) + self._tokens
+        return estimate_tokens({"content": self._system()}) + self._tokens
 
     def messages(self) -> list[dict[str, Any]]:
-        return [{"role": "system", "content": self.system_prompt}, *self._messages]
+        return [{"role": "system", "content": self._system()}, *self._messages]
+
+    def _system(self) -> str:
+        if not self.summary:
+            return self.system_prompt
+        return f"{self.system_prompt}\n\nEarlier in this conversation (summary): {self.summary}"
+
+    def take_dropped(self) -> list[dict[str, Any]]:
+        dropped, self.dropped = self.dropped, []
+        return dropped
+
+    def set_summary(self, summary: str) -> None:
+        self.summary = summary
+        self._trim()
 
     @property
     def turns(self) -> list[dict[str, Any]]:
@@ -96,6 +112,9 @@ class History:
         while self._users > 1 and (self._users > self.max_turns or self.tokens > self.max_tokens):
             # Drop the oldest exchange: its user message and everything up to the next one.
             end = next((i for i, m in enumerate(self._messages) if i and m["role"] == "user"), len(self._messages))
+            if self.keep_dropped:
+                self.dropped += self._messages[:end]
+                del self.dropped[: -4 * self.max_turns]  # bounded, should summaries fail for a while
             self._delete(0, end)
 
     def _delete(self, start: int, end: int | None = None) -> None:
