@@ -89,7 +89,7 @@ class View:
                 self._say(Text(f"agent: {self._unheard.text}", style="green"))
                 self._unheard = None
             turn = self.recorder.turn_of(event.response_id)
-            if turn is not None and turn.first_audio_at == event.position:
+            if turn is not None and turn.user_text and turn.first_audio_at == event.position:  # not the greeting
                 self._say(Text(f"        ({ms(event.position - turn.speech_end):.0f} ms to first audio)", style="dim"))
         elif isinstance(event, ResponseDone):
             if event.error:
