@@ -23,6 +23,10 @@ REPLIES = [
     "The seven of clubs is a lovely card.",
     "Yes, those days can feel very long.",
 ]
+LONG = (
+    "The old lighthouse stood on the rocks for two hundred years. Sailors trusted its light on every "
+    "stormy night. Its keeper climbed the stairs each evening, and nobody remembers his name."
+)
 
 
 @pytest.fixture
@@ -101,32 +105,42 @@ async def test_three_spoken_turns_get_spoken_answers(room: VirtualRoom, tmp_path
         assert final["audio_s_played"] == pytest.approx(final["audio_s_sent"], abs=0.05) and final["audio_s_played"] > 0.5
 
 
-async def test_microphone_unplugged_and_back_keeps_the_conversation(room: VirtualRoom) -> None:
+def suspend_speaker(room: VirtualRoom, suspended: bool = True) -> None:
+    room.pactl("suspend-sink", "speaker", "1" if suspended else "0")  # the output stops taking audio
+
+
+# device: (first reply, when it breaks, break it, the agent says, mend it, the agent says)
+OUTAGES = {
+    "microphone": (REPLIES[0], r"\(done speaking\)", VirtualRoom.unplug_mic, "microphone stopped delivering audio",
+                   VirtualRoom.plug_mic, "microphone is back"),
+    "speaker": (Reply(LONG), r"ms to first audio", suspend_speaker, "speaker stopped playing",
+                lambda room: suspend_speaker(room, False), "speaker is back"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("device", OUTAGES)
+async def test_a_device_that_stops_is_reported_and_the_conversation_goes_on(room: VirtualRoom, device: str) -> None:
+    first_reply, breaks_at, break_it, broken, mend_it, mended = OUTAGES[device]
     async with ScriptedLLM(REPLIES[1]) as server:
-        server.when("forward", REPLIES[0])
+        server.when("forward", first_reply)
         agent, at = await start_listening(room, server)
         try:
             await room.say(SPEECH / "ps_goforward.wav")
-            at = await agent.wait_for(r"\(done speaking\)", at)
-            room.unplug_mic()
-            at = await agent.wait_for(r"microphone stopped delivering audio", at, seconds=30)
-            room.plug_mic()
-            at = await agent.wait_for(r"microphone is back", at, seconds=30)
+            at = await agent.wait_for(breaks_at, at)
+            break_it(room)
+            at = await agent.wait_for(broken, at, seconds=30)
+            mend_it(room)
+            at = await agent.wait_for(mended, at, seconds=30)
             await room.say(SPEECH / "ps_cards_003.wav")
-            at = await agent.wait_for(r"^agent: ", at)
+            at = await agent.wait_for(rf"^agent: {REPLIES[1]}", at)
             assert await agent.interrupt() == 130
         finally:
             await agent.kill()
     assert "Traceback" not in "\n".join(agent.lines)
-    second = server.requests[1]["messages"]
+    # The conversation was kept: the second request carries the first exchange.
+    second = server.requests[-1]["messages"]
     assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
-    assert second[2]["content"] == REPLIES[0]
-
-
-LONG = (
-    "The old lighthouse stood on the rocks for two hundred years. Sailors trusted its light on every "
-    "stormy night. Its keeper climbed the stairs each evening, and nobody remembers his name."
-)
+    assert second[2]["content"] == (first_reply if isinstance(first_reply, str) else first_reply.text)
 
 
 async def test_echo_of_the_agent_does_not_interrupt_it_but_the_user_does(room: VirtualRoom) -> None:
@@ -196,24 +210,3 @@ async def test_sigkill_mid_reply_loses_only_the_turn_in_progress(room: VirtualRo
     turns = [json.loads(line) for line in metrics.read_text().splitlines() if '"type": "turn"' in line]
     assert [t["agent_text"] for t in turns][:2] == REPLIES[:2]
 
-
-async def test_speaker_that_stops_is_reported_reopened_and_the_conversation_goes_on(room: VirtualRoom) -> None:
-    async with ScriptedLLM(REPLIES[1]) as server:
-        server.when("forward", Reply(LONG))
-        agent, at = await start_listening(room, server)
-        try:
-            await room.say(SPEECH / "ps_goforward.wav")
-            at = await agent.wait_for(r"ms to first audio", at)
-            room.pactl("suspend-sink", "speaker", "1")  # the output stops taking audio mid-reply
-            at = await agent.wait_for(r"speaker stopped playing", at, seconds=30)
-            room.pactl("suspend-sink", "speaker", "0")
-            at = await agent.wait_for(r"speaker is back", at, seconds=30)
-            await room.say(SPEECH / "ps_cards_003.wav")
-            at = await agent.wait_for(rf"^agent: {REPLIES[1]}", at)
-            assert await agent.interrupt() == 130
-        finally:
-            await agent.kill()
-    assert "Traceback" not in "\n".join(agent.lines)
-    # The conversation was kept: the second request carries the first exchange.
-    second = server.requests[-1]["messages"]
-    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
