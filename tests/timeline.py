@@ -54,7 +54,7 @@ async def converse(
     llm = OpenAIChat(replace(cfg.llm, base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
     clock = WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
-    agent = Agent(Parts(*models, llm=llm, toolbox=toolbox), History(cfg.llm.system_prompt), sink, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
+    agent = Agent(Parts(*models, llm=llm, toolbox=toolbox), History.for_config(cfg.llm), sink, cfg)
     vad = Vad(cfg.vad)
     seen = Seen(clock)
     agent.bus.tap(seen.observe)

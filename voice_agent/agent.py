@@ -29,7 +29,7 @@ import numpy as np
 
 from .audio_out import Placed
 from .bargein import Spoken, heard_text, unheard_text
-from .config import BargeInConfig, Config, ToolsConfig
+from .config import Config
 from .events import (
     SAMPLE_RATE,
     AgentResponse,
@@ -45,7 +45,7 @@ from .events import (
     SentenceChunk,
     TextChunk,
     ToolCall,
-    ToolResult,
+    ToolExchange,
     Transcript,
     UserPaused,
     UserResumed,
@@ -60,7 +60,7 @@ from .parts import Parts
 from .routes import Bus
 from .sentences import SentenceBuffer
 from .summary import summarize
-from .tools import ToolRound, exchange
+from .tools import exchange
 from .vad import Vad
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,6 @@ class _Reply:
     committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
     tool_mark: int = 0  # where in `text` the words after the last tool round begin
     tool_sentences: int = 0  # sentences before the last tool round: its history message holds them
-    tool_round: ToolRound = field(default_factory=ToolRound)
 
     @property
     def gated(self) -> bool:
@@ -103,24 +102,13 @@ class _Reply:
 
 
 class Agent:
-    def __init__(
-        self,
-        parts: Parts,
-        history: History,
-        sink: Sink,
-        bargein: BargeInConfig | None = None,
-        first_clause_min_chars: int = 12,
-        tools_cfg: ToolsConfig | None = None,
-        apology: str = Config.apology,
-    ) -> None:
+    def __init__(self, parts: Parts, history: History, sink: Sink, cfg: Config | None = None) -> None:
+        """`cfg` gives the barge-in, tool and apology settings (defaults if None)."""
         self.parts = parts
         self.history = history
         self.sink = sink
-        self.bargein = bargein or BargeInConfig()
+        self.cfg = cfg or Config()
         self.toolbox = parts.toolbox
-        self.tools_cfg = tools_cfg or ToolsConfig()
-        self.apology = apology
-        self.first_clause_min_chars = first_clause_min_chars
         self.bus = Bus()
         self.reply: _Reply | None = None  # the current reply
         self.interruptions: deque[Interruption] = deque(maxlen=100)  # the latest, for reports and tests
@@ -207,7 +195,7 @@ class Agent:
             stream = reply(self.parts.llm, self.history.messages(), rid, self._tool_use(reply_))
         else:
             stream = _fixed_reply(trigger, rid)
-        buffer = SentenceBuffer(first_clause_min_chars=self.first_clause_min_chars)
+        buffer = SentenceBuffer()
         async for chunk in stream:
             if isinstance(chunk, TextChunk):
                 reply_.text += chunk.text
@@ -215,8 +203,8 @@ class Agent:
             for sentence in self._ready_to_speak(chunk, buffer):
                 reply_.sentences.append(sentence)
                 yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
-            if isinstance(chunk, (ToolCall, ToolResult)):
-                self._track_tool_round(reply_, chunk)
+            if isinstance(chunk, ToolExchange):
+                self._record_tool_round(reply_, chunk)
             if not isinstance(chunk, (TextChunk, Filler)):
                 yield chunk
 
@@ -229,7 +217,8 @@ class Agent:
         if isinstance(chunk, ToolCall):
             return buffer.flush()  # the words before a call are said while it runs
         if isinstance(chunk, ResponseDone):
-            failed = [self.apology] if chunk.error and self.apology else []  # the user hears that the turn failed
+            apology = self.cfg.apology
+            failed = [apology] if chunk.error and apology else []  # the user hears that the turn failed
             return buffer.flush() + failed
         return []
 
@@ -255,16 +244,14 @@ class Agent:
     def _tool_use(self, reply_: _Reply) -> ToolUse | None:
         if not self.toolbox:
             return None
-        cfg = self.tools_cfg
+        cfg = self.cfg.tools
         return ToolUse(self.toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, reply_.committed.wait)
 
-    def _track_tool_round(self, reply_: _Reply, event: ToolCall | ToolResult) -> None:
-        """Once a round's results are all in, the history gets the calls and their results."""
-        messages = reply_.tool_round.add(event, reply_.text[reply_.tool_mark :])
-        for message in messages:
+    def _record_tool_round(self, reply_: _Reply, round_: ToolExchange) -> None:
+        """The history gets the calls and their results; the reply's own words start after them."""
+        for message in round_.messages:
             self.history.add(message)
-        if messages:
-            reply_.tool_mark, reply_.tool_sentences = len(reply_.text), len(reply_.sentences)
+        reply_.tool_mark, reply_.tool_sentences = len(reply_.text), len(reply_.sentences)
 
     def _add_late_tool_results(self) -> None:
         """Calls that finished after a barge-in: the LLM hears their results this turn."""
@@ -341,7 +328,7 @@ class Agent:
         if self._speech_start is None or self.reply is None or self.reply.gated or not self.replying:
             return None
         audible = any(p.start < now for p in self.reply.spoken)
-        if audible and now - self._speech_start < self.bargein.min_speech_ms * SAMPLE_RATE // 1000:
+        if audible and now - self._speech_start < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000:
             return None  # maybe a cough: give it a moment
         return self._interrupt(self._speech_start, audible)
 
@@ -352,7 +339,7 @@ class Agent:
         heard = heard_text(reply.spoken, stopped_at) if audible else ""
         if audible:
             self._record_heard(reply, stopped_at)
-            rest = unheard_text(reply.sentences, reply.spoken, stopped_at, self.bargein.resume)
+            rest = unheard_text(reply.sentences, reply.spoken, stopped_at, self.cfg.bargein.resume)
             self._resume = Resume(rest, reply.text, heard) if rest else None
         elif reply.user_text:
             self.history.drop_last_user()  # they were still talking: this becomes one turn
@@ -371,6 +358,11 @@ class Agent:
             self.history.add_assistant(text, interrupted=True)
 
     # --- feeding it -------------------------------------------------------------
+
+    async def greet(self) -> None:
+        """Say the configured greeting, if any (before `listen`, so the user hears it first)."""
+        if self.cfg.greeting:
+            await self.bus.publish(Say(self.cfg.greeting))
 
     async def listen(self, source: Source, vad: Vad, fast: bool = False) -> None:
         """Run the conversation from `source` until it ends.

@@ -75,12 +75,13 @@ def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "cpu_model": model, "python": platform.python_version()}
 
 
-async def latency_run(cfg: Config, parts: Parts, clips: list[np.ndarray], console: Console) -> tuple[dict[str, Any], float]:
+async def latency_run(cfg: Config, parts: Parts, clips: list[np.ndarray], console: Console) -> tuple[dict[str, Any], float, list[float]]:
+    """The demo's report, CPU seconds per turn, and the silences between the pieces of each reply."""
     cpu0 = time.process_time()
     result = await run_demo(cfg, parts, clips, fast=False, console=console)
     turns = [t for t in result.report["turns"] if t["response_latency_ms"] is not None]
-    result.report["sentence_gaps_ms"] = sentence_gaps(result.agent.sink.placed)  # type: ignore[attr-defined]
-    return result.report, (time.process_time() - cpu0) / max(1, len(turns))
+    gaps = sentence_gaps(result.agent.sink.placed)  # type: ignore[attr-defined]  # the demo's sink is a TimelineSink
+    return result.report, (time.process_time() - cpu0) / max(1, len(turns)), gaps
 
 
 def sentence_gaps(placed: list[Placed]) -> list[float]:
@@ -97,7 +98,7 @@ def sentence_gaps(placed: list[Placed]) -> list[float]:
 
 async def baseline_run(cfg: Config, parts: Parts, clips: list[np.ndarray]) -> list[dict[str, Any]]:
     out = []
-    history = History(cfg.llm.system_prompt)
+    history = History.for_config(cfg.llm)
     for clip in clips:
         vad = Vad(cfg.vad)
         padded = np.concatenate([np.zeros(8000, np.float32), clip, np.zeros(16000, np.float32)])
@@ -130,7 +131,7 @@ async def bargein_trial(cfg: Config, parts: Parts, question: np.ndarray, cut_in:
     """The user speaks over the agent's reply: ms from their first word to silence."""
     clock = WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
-    agent = Agent(parts, History(cfg.llm.system_prompt), sink, cfg.bargein)
+    agent = Agent(parts, History.for_config(cfg.llm), sink, cfg)
     vad = Vad(cfg.vad)
     user, onset = _trimmed(cut_in)
     said_at: list[int] = []
@@ -169,7 +170,7 @@ async def run_bench(cfg: Config, parts: Parts, opts: BenchOptions, llm_desc: str
     # The scripted reply repeats word for word, a real LLM's rarely do: measure
     # fresh synthesis, not the audio cache (pinned fillers stay).
     parts.tts.cache.max_bytes = 0
-    report, cpu_per_turn = await latency_run(cfg, parts, clips, console)
+    report, cpu_per_turn, gaps = await latency_run(cfg, parts, clips, console)
     turns = report["turns"]
     latencies = [t["response_latency_ms"] for t in turns if t["response_latency_ms"] is not None]
     console.print("[bold]baseline[/]: the same turns through the naive sequential pipeline")
@@ -186,7 +187,6 @@ async def run_bench(cfg: Config, parts: Parts, opts: BenchOptions, llm_desc: str
         server.default_reply = DEFAULT_REPLY
     console.print("[bold]stt[/]: agent path and stock transcribe()")
     stt = stt_compare(parts, clips, [t for _, t in items])
-    gaps = report.pop("sentence_gaps_ms")
     stages = {s: [t["stages"][s] for t in turns if t["stages"].get(s) is not None] for s in STAGES}
     return {
         "response_latency_ms": summary(latencies),

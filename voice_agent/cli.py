@@ -16,7 +16,7 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -24,6 +24,10 @@ from .audio_in import AudioInputError
 from .config import Config, ConfigError, load_config
 from .models import ModelError
 from .tools import ToolError
+
+if TYPE_CHECKING:
+    from .bench import BenchOptions
+    from .parts import Parts
 
 EXIT_USAGE = 2
 DEFAULT_SPEECH = Path(__file__).resolve().parent.parent / "tests" / "speech"
@@ -163,7 +167,7 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-async def _soak(cfg: Config, parts: Any, opts: Any, args: argparse.Namespace, console: Console, server: Any) -> int:
+async def _soak(cfg: Config, parts: Parts, opts: BenchOptions, args: argparse.Namespace, console: Console, server: Any) -> int:
     import json
 
     from .audio_in import read_audio

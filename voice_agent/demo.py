@@ -23,7 +23,6 @@ from .agent import Agent, Parts
 from .audio_in import FrameClock, ScriptedSource, WallClock, turn_taking
 from .audio_out import TimelineSink
 from .config import Config
-from .events import Say
 from .transcript import open_history
 from .metrics import TurnRecorder
 from .ui import View
@@ -58,7 +57,7 @@ async def run_demo(
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
     history, transcript = open_history(cfg)
-    agent = Agent(parts, history, sink, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
+    agent = Agent(parts, history, sink, cfg)
     vad = Vad(cfg.vad)
     source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying), vad.frame_len, clock)
     recorder = TurnRecorder(clock)
@@ -69,8 +68,7 @@ async def run_demo(
 
     try:
         async with agent.bus:
-            if cfg.greeting:
-                await agent.bus.publish(Say(cfg.greeting))  # the user waits for it: see turn_taking
+            await agent.greet()  # the user waits for it: see turn_taking
             if isinstance(clock, WallClock):
                 clock.start()
             async with TaskGroup() as tg:

@@ -12,6 +12,7 @@ text, audio and other media are subclasses so a route can select all chunks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -184,6 +185,13 @@ class ToolResult(AgentResponse):
     name: str
     content: str
     is_error: bool = False
+
+
+@dataclass(frozen=True)
+class ToolExchange(AgentResponse):
+    """A finished tool round as chat messages (the calls, then each result), for the history."""
+
+    messages: tuple[dict[str, Any], ...] = field(compare=False)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import LLMConfig
 
 INTERRUPTED_MARK = " [interrupted by the user]"
 
@@ -37,6 +40,10 @@ class History:
     _messages: list[dict[str, Any]] = field(default_factory=list)
     _tokens: int = 0  # of `_messages`
     _users: int = 0
+
+    @classmethod
+    def for_config(cls, cfg: LLMConfig) -> History:
+        return cls(cfg.system_prompt, cfg.history_turns, cfg.history_tokens, keep_dropped=cfg.summarize_history)
 
     def restore(self, messages: list[dict[str, Any]]) -> None:
         """Start from an earlier conversation (not journaled: it is in the transcript already)."""

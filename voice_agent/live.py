@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .agent import Agent, Parts
 from .config import Config
 from .devices import resolve_device
-from .events import Say
 from .transcript import open_history
 from .microphone import MicClock, Microphone
 from .progress import ProgressTracker
@@ -29,16 +29,23 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     output_device = resolve_device(cfg.audio.output_device, "output")
     speaker = Speaker(output_device, cfg.audio.output_rate, clock, cfg.audio.block_ms, on_status=view.status)
     history, transcript = open_history(cfg)
-    agent = Agent(parts, history, speaker, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
+    agent = Agent(parts, history, speaker, cfg)
     vad = Vad(cfg.vad)
     mic = Microphone(input_device, vad.frame_len, clock, on_status=view.status)
     view.recorder.clock = clock
     agent.bus.tap(view.recorder.observe)
     agent.bus.tap(view.observe)
-    agent.bus.tap(ProgressTracker(clock, view.progress).observe)
-    metrics = MetricsLog(metrics_path, view.recorder, clock) if metrics_path else None
+    metrics = MetricsLog(metrics_path, view.recorder) if metrics_path else None
     if metrics:
         agent.bus.tap(metrics.observe)
+
+    def progress(record: dict[str, Any]) -> None:
+        view.progress(record)
+        if metrics:
+            metrics.progress(record)
+
+    tracker = ProgressTracker(clock, progress)  # one tracker: the view and the metrics file see the same figures
+    agent.bus.tap(tracker.observe)
 
     echo = None
     if cfg.audio.echo_cancellation:
@@ -66,12 +73,12 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     view.status(f"opening the microphone (speaker at {speaker.rate} Hz, echo cancellation {aec})")
     try:
         async with agent.bus:
-            if cfg.greeting:
-                await agent.bus.publish(Say(cfg.greeting))
+            await agent.greet()
             await agent.listen(_Source(), vad)
     finally:
         speaker.close()
         mic.close()
+        tracker.close()  # the last reply's final progress, before the metrics file closes
         if metrics:
             metrics.close()
         if transcript is not None:

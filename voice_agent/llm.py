@@ -23,7 +23,7 @@ import openai
 
 from ._compat import timeout
 from .config import LLMConfig
-from .events import AgentResponse, Filler, ResponseDone, TextChunk, ToolCall, ToolResult
+from .events import AgentResponse, Filler, ResponseDone, TextChunk, ToolCall, ToolExchange, ToolResult
 from .tools import CallRequest, Outcome, Toolbox, exchange
 
 log = logging.getLogger(__name__)
@@ -212,13 +212,14 @@ async def reply(
     """The LLM node: `TextChunk`s as they arrive, tool rounds, then one `ResponseDone`.
 
     A tool round: the LLM's calls (`ToolCall`), a `Filler` if they are slow,
-    their results (`ToolResult`); the LLM is then asked again with the results.
+    their results (`ToolResult`), then the round as chat messages
+    (`ToolExchange`); the LLM is then asked again with the results.
     """
     parts: list[str] = []
     messages = list(messages)
     try:
         for round_no in range((tools.max_rounds if tools else 0) + 1):
-            offer = tools.toolbox.schemas() if tools and tools.toolbox and round_no < tools.max_rounds else None
+            offer = tools.toolbox.schemas() if tools and round_no < tools.max_rounds else None
             calls: list[CallRequest] = []
             said = len(parts)
             async for delta in _with_retry(backend, messages, offer):
@@ -234,7 +235,9 @@ async def reply(
                 if isinstance(event, ToolResult):
                     outcomes.append(Outcome(event.content, event.is_error))
                 yield event
-            messages += exchange("".join(parts[said:]), calls, outcomes)
+            round_messages = exchange("".join(parts[said:]), calls, outcomes)
+            messages += round_messages
+            yield ToolExchange(response_id, tuple(round_messages))
     except LLMError as exc:
         log.error("turn dropped: %s", exc)
         yield ResponseDone(response_id, "".join(parts), error=str(exc))

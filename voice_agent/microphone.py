@@ -48,7 +48,6 @@ class Microphone:
         self.on_status = on_status
         self.stall_s = stall_s
         self.overruns = 0  # blocks the device or our queue lost
-        self.reopens = 0
         self._queue: asyncio.Queue[np.ndarray] = asyncio.Queue(max_queue_blocks)
         self._stream: Any = None
         self._resampler: Any = None
@@ -133,6 +132,5 @@ class Microphone:
                 block = await asyncio.wait_for(self._queue.get(), self.stall_s)
             except asyncio.TimeoutError:
                 continue
-            self.reopens += 1
             self.on_status("the microphone is back")
             return block

@@ -90,7 +90,7 @@ _FRACTIONS = {(1, 2): "one half", (1, 3): "one third", (2, 3): "two thirds", (1,
 
 def _money(m: re.Match[str]) -> str:
     unit, sub = _CURRENCIES[m["cur"]]
-    amount, scale = m["amount"].replace(",", ""), m["scale"]
+    amount, scale = m["amount"].replace(",", ""), m["scale"] or m["word"]  # "$2.5M", "$2.5 million"
     if scale:
         return f"{decimal(amount)} {_SCALE_WORDS.get(scale, scale)} {unit}s"
     whole, _, frac = amount.partition(".")
@@ -176,7 +176,7 @@ RULES: list[Rule] = [
     (re.compile(r"(?<!\w)(?:" + _ABBR_RE + r")(?=\s|$)"), lambda m: ABBREVIATIONS[m[0]]),
     (re.compile(r"\bSt\.(?=\s+[A-Z])"), "Saint"),
     (re.compile(r"\bSt\.(?=\s|$)"), "Street"),
-    (re.compile(r"(?P<cur>[$€£¥])\s?(?P<amount>\d[\d,]*(?:\.\d+)?)(?:\s?(?P<scale>bn|[kKmMB])\b|\s(?P<word>million|billion|thousand)\b)?"), lambda m: _money(m) if not m["word"] else f"{decimal(m['amount'])} {m['word']} {_CURRENCIES[m['cur']][0]}s"),
+    (re.compile(r"(?P<cur>[$€£¥])\s?(?P<amount>\d[\d,]*(?:\.\d+)?)(?:\s?(?P<scale>bn|[kKmMB])\b|\s(?P<word>million|billion|thousand)\b)?"), _money),
     (re.compile(r"(?P<n>" + NUM + r")\s?%"), lambda m: f"{decimal(m['n'])} percent"),
     (re.compile(r"\b(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?:\s?(?P<ampm>[AaPp]\.?\s?[Mm]\.?)(?!\w))?"), _time),
     (re.compile(r"\b(?P<h>1[0-2]|[1-9])\s?(?P<ampm>[AaPp]\.?[Mm]\.?)(?!\w)"), lambda m: f"{cardinal(int(m['h']))} {m['ampm'][0].upper()} M{_kept_stop(m)}"),

@@ -11,10 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .audio_in import Clock
 from .events import UserStoppedSpeaking
 from .metrics import Turn, TurnRecorder
-from .progress import ProgressTracker
 
 
 class JsonLines:
@@ -32,16 +30,18 @@ class JsonLines:
 
 
 class MetricsLog:
-    """`--metrics`: a `turn` line per finished turn and rate-limited `progress` lines per reply."""
+    """`--metrics`: a `turn` line per finished turn and the (rate-limited) `progress` lines it is given."""
 
-    def __init__(self, path: Path, recorder: TurnRecorder, clock: Clock) -> None:
+    def __init__(self, path: Path, recorder: TurnRecorder) -> None:
         self.recorder = recorder
         self._out = JsonLines(path)
-        self.progress = ProgressTracker(clock, lambda record: self._out.write({"type": "progress", **record}))
         self._written: set[int] = set()  # ids of the turns written (the recorder keeps only recent ones)
 
+    def progress(self, record: dict[str, Any]) -> None:
+        """A `progress.ProgressTracker` snapshot."""
+        self._out.write({"type": "progress", **record})
+
     def observe(self, event: Any) -> None:
-        self.progress.observe(event)
         if isinstance(event, UserStoppedSpeaking):
             self._write(list(self.recorder.turns)[:-1])  # all but the turn ending now
 
@@ -54,6 +54,5 @@ class MetricsLog:
         self._written &= live
 
     def close(self) -> None:
-        self.progress.close()
         self._write(list(self.recorder.turns))
         self._out.close()

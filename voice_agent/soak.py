@@ -109,7 +109,7 @@ async def run_soak(
 ) -> SoakReport:
     clock = FrameClock()
     sink = TimelineSink(clock, cfg.audio.output_rate, keep=False)
-    agent = Agent(parts, History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens), sink, cfg.bargein, tools_cfg=cfg.tools, apology=cfg.apology)
+    agent = Agent(parts, History.for_config(cfg.llm), sink, cfg)
     vad = Vad(cfg.vad)
     stale = StaleAudio()
     recorder = TurnRecorder(clock, keep=100)

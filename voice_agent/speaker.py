@@ -44,7 +44,6 @@ class Speaker:
         self.device = device
         self.on_status = on_status
         self.stall_s = stall_s
-        self.reopens = 0
         self._seen_played = 0
         self._moved_at = time.monotonic()
         self._stalled = False
@@ -109,7 +108,6 @@ class Speaker:
             self._seen_played, self._moved_at = played, now
             if self._stalled and played >= self._back_at:
                 self._stalled = False
-                self.reopens += 1
                 self.on_status("the speaker is back")
             return
         if now - self._moved_at < self.stall_s or now < self._retry_at:

@@ -49,7 +49,6 @@ class Transcriber:
         self.tokenizer = Tokenizer(
             self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe", language=cfg.language
         )
-        self.fallbacks = 0
         # One thread: Whisper calls never overlap, so they never fight for the cores.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
 
@@ -62,7 +61,6 @@ class Transcriber:
         t0 = time.perf_counter()
         text, doubt = self._short_window(audio)
         if doubt:
-            self.fallbacks += 1
             stock = self.transcribe_stock(audio)
             if doubt == "no speech" and _is_stock_hallucination(stock.text):
                 stock = replace(stock, text="")  # Whisper's stock phrase for silence and noise

@@ -25,13 +25,13 @@ import importlib
 import inspect
 import json
 import logging
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._compat import timeout
-from .events import ToolCall, ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _json_type(hint: Any) -> dict[str, Any]:
     if origin is Literal:
         values = list(typing.get_args(hint))
         return {"type": _JSON_TYPES.get(type(values[0]), "string"), "enum": values}
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, getattr(types, "UnionType", None)):  # Optional[X], X | None (3.10+)
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
         return _json_type(inner[0]) if len(inner) == 1 else {}
     if hint in _JSON_TYPES:
@@ -166,16 +166,18 @@ def validate_arguments(schema: dict[str, Any], arguments: Any) -> dict[str, Any]
     return arguments
 
 
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
 def _fits(kind: str | None, value: Any) -> bool:
-    checks: dict[str, Callable[[Any], bool]] = {
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "array": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-    }
-    return kind is None or checks.get(kind, lambda v: True)(value)
+    return kind is None or _TYPE_CHECKS.get(kind, lambda v: True)(value)
 
 
 @dataclass
@@ -235,26 +237,6 @@ class Toolbox:
     def take_late(self) -> list[tuple[CallRequest, Outcome]]:
         late, self._late = self._late, []
         return late
-
-
-@dataclass
-class ToolRound:
-    """The calls of one round and their results, as they stream past."""
-
-    calls: list[CallRequest] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def add(self, event: ToolCall | ToolResult, text: str) -> list[dict[str, Any]]:
-        """The round's messages once its last result is in (`text`: what was said before the calls), else []."""
-        if isinstance(event, ToolCall):
-            self.calls.append(CallRequest(event.call_id, event.name, event.arguments))
-            return []
-        self.outcomes.append(Outcome(event.content, event.is_error))
-        if len(self.outcomes) < len(self.calls):
-            return []
-        messages = exchange(text, self.calls, self.outcomes)
-        self.calls, self.outcomes = [], []
-        return messages
 
 
 def exchange(text: str, calls: list[CallRequest], outcomes: list[Outcome]) -> list[dict[str, Any]]:

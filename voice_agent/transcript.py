@@ -89,7 +89,7 @@ class TranscriptWriter:
 
 def open_history(cfg: Config) -> tuple[History, TranscriptWriter | None]:
     """The session's history: resumed from `cfg.resume`, journaled to `cfg.transcript` (or the resumed file)."""
-    history = History(cfg.llm.system_prompt, cfg.llm.history_turns, cfg.llm.history_tokens, keep_dropped=cfg.llm.summarize_history)
+    history = History.for_config(cfg.llm)
     messages, unanswered = load(Path(cfg.resume)) if cfg.resume else ([], 0)
     history.restore(messages)
     path = cfg.transcript or cfg.resume
