@@ -3,7 +3,7 @@
 
 import sys
 
-from voice_agent.cli import main
+from voice_agent.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

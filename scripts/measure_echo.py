@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from voice_agent.audio_in import read_audio
-from voice_agent.config import Config
-from voice_agent.echo import EchoCanceller
-from voice_agent.events import UserStartedSpeaking
-from voice_agent.tts import Synthesizer
-from voice_agent.vad import Vad
+from voice_agent.audio.echo import EchoCanceller
+from voice_agent.audio.source import read_audio
+from voice_agent.core.config import Config
+from voice_agent.core.events import UserStartedSpeaking
+from voice_agent.stages.tts import Synthesizer
+from voice_agent.stages.vad import Vad
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = (

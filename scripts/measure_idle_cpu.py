@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from virtual_room import AgentProcess, VirtualRoom  # noqa: E402
 
-from voice_agent.scripted_llm import ScriptedLLM  # noqa: E402
+from voice_agent.measure.scripted_llm import ScriptedLLM  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from voice_agent.config import LLMConfig
-from voice_agent.scripted_llm import ScriptedLLM
+from voice_agent.core.config import LLMConfig
+from voice_agent.measure.scripted_llm import ScriptedLLM
 
 TESTS = Path(__file__).resolve().parent
 SPEECH = TESTS / "speech"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voice_agent.audio_cache import AudioCache
+from voice_agent.stages.audio_cache import AudioCache
 
 
 def key(text: str) -> tuple[str, float | None, float, str]:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import SPEECH
 from timeline import Seen, converse, finished
-from voice_agent.agent import Agent
-from voice_agent.audio_in import Pause, Say, Step, Until, WallClock, read_audio
-from voice_agent.audio_out import TimelineSink
-from voice_agent.bargein import Spoken, heard_text, unheard_text
-from voice_agent.config import Config
-from voice_agent.events import (
+
+from voice_agent.audio.sink import TimelineSink
+from voice_agent.audio.source import Pause, Say, Step, Until, read_audio
+from voice_agent.conversation.agent import Agent
+from voice_agent.conversation.bargein import Spoken, heard_text, unheard_text
+from voice_agent.conversation.history import INTERRUPTED_MARK
+from voice_agent.core.config import Config
+from voice_agent.core.events import (
     AgentSpeechSent,
     Interruption,
     UserPaused,
@@ -26,11 +27,11 @@ from voice_agent.events import (
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
-from voice_agent.history import INTERRUPTED_MARK
-from voice_agent.scripted_llm import Reply, ScriptedLLM
-from voice_agent.sentences import speakable
-from voice_agent.stt import Transcriber
-from voice_agent.tts import Synthesizer
+from voice_agent.core.timeline import WallClock
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
+from voice_agent.stages.sentences import speakable
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tts import Synthesizer
 
 CFG = Config()
 BLOCK = 320  # one 20 ms block on the input clock

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from voice_agent.audio_out import Placed
-from voice_agent.bench import sentence_gaps
-from voice_agent.events import AudioChunk
-from voice_agent.metrics import summary
+from voice_agent.app.bench import sentence_gaps
+from voice_agent.conversation.metrics import summary
+from voice_agent.core.events import AudioChunk
+from voice_agent.core.timeline import Placed
 
 
 def test_summary_uses_nearest_rank_percentiles() -> None:
@@ -33,7 +33,7 @@ def test_sentence_gaps_are_the_silences_inside_each_reply() -> None:
 def test_soak_writes_the_documented_json(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", "bench", "--soak", "8", "--json", str(out)],
+        [sys.executable, "-m", "voice_agent", "bench", "--soak", "8", "--json", str(out)],
         capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -45,7 +45,7 @@ def test_soak_writes_the_documented_json(tmp_path: Path) -> None:
 def test_bench_writes_the_documented_json_and_plot(tmp_path: Path) -> None:
     out, plot = tmp_path / "bench.json", tmp_path / "bench.png"
     proc = subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", "bench", "--limit", "2", "--bargein-trials", "1",
+        [sys.executable, "-m", "voice_agent", "bench", "--limit", "2", "--bargein-trials", "1",
          "--ttft-ms", "50", "--json", str(out), "--plot", str(plot)],
         capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
@@ -65,7 +65,7 @@ def test_bench_writes_the_documented_json_and_plot(tmp_path: Path) -> None:
 
 def test_bench_with_a_bad_speech_dir_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", "bench", "--speech-dir", str(tmp_path)],
+        [sys.executable, "-m", "voice_agent", "bench", "--speech-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

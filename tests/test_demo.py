@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-
 from conftest import SPEECH
-from voice_agent.agent import Parts
-from voice_agent.audio_in import AudioInputError, read_audio
-from voice_agent.config import Config, LLMConfig
-from voice_agent.demo import run_demo
-from voice_agent.llm import OpenAIChat
-from voice_agent.scripted_llm import Reply, ScriptedLLM
-from voice_agent.stt import Transcriber
-from voice_agent.tts import Synthesizer
-from voice_agent.wer import normalize
+
+from voice_agent.app.demo import run_demo
+from voice_agent.audio.source import AudioInputError, read_audio
+from voice_agent.conversation.agent import Parts
+from voice_agent.core.config import Config, LLMConfig
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
+from voice_agent.measure.wer import normalize
+from voice_agent.stages.llm import OpenAIChat
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tts import Synthesizer
 
 CFG = Config()
 
@@ -159,7 +159,7 @@ def test_bad_files_are_one_line_errors(tmp_path: Path) -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", *args],
+        [sys.executable, "-m", "voice_agent", *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -201,8 +201,8 @@ def test_readme_demo_with_the_embedded_llm(tmp_path: Path, stt: Transcriber) -> 
 async def test_greeting_comes_first_from_the_cache_and_repeats_hit_it(stt: Transcriber, tts: Synthesizer) -> None:
     from dataclasses import replace
 
-    from voice_agent.events import AgentSpeechSent, AudioChunk
-    from voice_agent.parts import stock_phrases
+    from voice_agent.conversation.parts import stock_phrases
+    from voice_agent.core.events import AgentSpeechSent, AudioChunk
 
     cfg = replace(CFG, greeting="Hi, I am listening.")
     tts.warm_up(stock_phrases(cfg))  # what build_parts does at start-up

@@ -2,7 +2,7 @@
 
 import pytest
 
-from voice_agent.endpointing import looks_complete
+from voice_agent.stages.endpointing import looks_complete
 
 
 @pytest.mark.parametrize(

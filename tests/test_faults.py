@@ -9,16 +9,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from conftest import SPEECH, free_port
 from timeline import Seen, converse
-from voice_agent.agent import Agent
-from voice_agent.audio_in import Pause, Say, Step, Until, WallClock, read_audio
-from voice_agent.config import Config
-from voice_agent.events import AgentSpeechSent, ResponseDone, Transcript
-from voice_agent.scripted_llm import Reply, ScriptedLLM
-from voice_agent.stt import Transcriber
-from voice_agent.tts import Synthesizer
+
+from voice_agent.audio.source import Pause, Say, Step, Until, read_audio
+from voice_agent.conversation.agent import Agent
+from voice_agent.core.config import Config
+from voice_agent.core.events import AgentSpeechSent, ResponseDone, Transcript
+from voice_agent.core.timeline import WallClock
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tts import Synthesizer
 
 # One request per turn: no speculative requests to consume scripted replies out of order.
 CFG = replace(Config(), vad=replace(Config().vad, speculate_ms=0, quick_end_of_turn_ms=0))
@@ -145,10 +146,10 @@ async def test_short_real_answers_still_make_a_turn(models, clip: str) -> None:
 
 
 async def test_text_the_voice_cannot_say_is_skipped_and_the_rest_is_said(models) -> None:
-    from voice_agent.demo import run_demo
-    from voice_agent.events import ErrorEvent
-    from voice_agent.llm import OpenAIChat
-    from voice_agent.parts import Parts
+    from voice_agent.app.demo import run_demo
+    from voice_agent.conversation.parts import Parts
+    from voice_agent.core.events import ErrorEvent
+    from voice_agent.stages.llm import OpenAIChat
 
     unpunctuated = " ".join(f"word{i % 10}" for i in range(90))  # about 600 characters, no punctuation
     text = f"🎉🎉 {unpunctuated} `def f(x): return x[0]` 你好世界 Привет done."

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import SPEECH
 from virtual_room import AgentProcess, VirtualRoom
-from voice_agent.config import STTConfig
-from voice_agent.scripted_llm import Reply, ScriptedLLM
-from voice_agent.stt import Transcriber
-from voice_agent.transcript import load
-from voice_agent.wer import normalize
+
+from voice_agent.conversation.transcript import load
+from voice_agent.core.config import STTConfig
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
+from voice_agent.measure.wer import normalize
+from voice_agent.stages.stt import Transcriber
 
 REPLIES = [
     "Moving forward ten meters now.",
@@ -176,7 +176,7 @@ def test_no_devices_is_a_clear_error(tmp_path: Path) -> None:
 
     # A PulseAudio runtime dir with no daemon: ALSA's pulse plugin finds nothing to open.
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
-    proc = subprocess.run([sys.executable, "-m", "voice_agent.cli"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "voice_agent"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error:")

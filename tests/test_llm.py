@@ -8,14 +8,14 @@ import time
 from dataclasses import replace
 
 import pytest
-
 from conftest import free_port
-from voice_agent.config import LLMConfig
-from voice_agent.events import ResponseDone, TextChunk, Transcript
-from voice_agent.history import INTERRUPTED_MARK, History, estimate_tokens
-from voice_agent.llm import OpenAIChat, reply
-from voice_agent.routes import Bus
-from voice_agent.scripted_llm import Reply, ScriptedLLM
+
+from voice_agent.conversation.history import INTERRUPTED_MARK, History, estimate_tokens
+from voice_agent.core.config import LLMConfig
+from voice_agent.core.events import ResponseDone, TextChunk, Transcript
+from voice_agent.core.routes import Bus
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
+from voice_agent.stages.llm import OpenAIChat, reply
 from voice_agent.testing import no_leaked_tasks
 
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voice_agent.normalize import MAX_CHUNK_CHARS, normalize, validate
-from voice_agent.numbers import cardinal, decimal, ordinal, year
+from voice_agent.stages.normalize import MAX_CHUNK_CHARS, normalize, validate
+from voice_agent.stages.numbers import cardinal, decimal, ordinal, year
 
 NUMBERS = [
     (0, "zero"),

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from voice_agent.audio_in import FrameClock
-from voice_agent.events import AgentSpeechSent, Interruption, ResponseDone, SentenceChunk, TextChunk
-from voice_agent.progress import ProgressTracker, RateLimiter
+from voice_agent.conversation.progress import ProgressTracker, RateLimiter
+from voice_agent.core.events import (
+    AgentSpeechSent,
+    Interruption,
+    ResponseDone,
+    SentenceChunk,
+    TextChunk,
+)
+from voice_agent.core.timeline import FrameClock
 
 
 class Wall:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from voice_agent.events import ErrorEvent
-from voice_agent.routes import Bus
+from voice_agent.core.events import ErrorEvent
+from voice_agent.core.routes import Bus
 from voice_agent.testing import LeakedTasks, no_leaked_tasks
 
 

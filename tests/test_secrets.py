@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from conftest import SPEECH
-from voice_agent.scripted_llm import Reply, ScriptedLLM
+
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
 
 KEY = "sk-proj-SECRET-0123456789abcdefXYZ"
 
@@ -19,7 +20,7 @@ async def test_the_api_key_is_never_written_anywhere(tmp_path: Path) -> None:
         out = tmp_path / "out"
         out.mkdir()
         run = subprocess.run(
-            [sys.executable, "-m", "voice_agent.cli", "demo", "--fast", "--log-level", "DEBUG",
+            [sys.executable, "-m", "voice_agent", "demo", "--fast", "--log-level", "DEBUG",
              "--input", str(SPEECH / "ps_goforward.wav"), "--input", str(SPEECH / "ps_cards_003.wav"),
              "--output", str(out / "o.wav"), "--report", str(out / "r.json"), "--transcript", str(out / "t.jsonl")],
             capture_output=True, text=True, timeout=300, env=env,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice_agent.sentences import SentenceBuffer, speakable
+from voice_agent.stages.sentences import SentenceBuffer, speakable
 
 
 def chunks_of(text: str, step: int = 3, **kw: int) -> list[str]:

@@ -9,15 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import SPEECH
-from voice_agent.audio_in import read_audio
-from voice_agent.config import Config
-from voice_agent.llm import OpenAIChat
-from voice_agent.parts import Parts
-from voice_agent.bench import LONG_REPLY, scripted_config
-from voice_agent.scripted_llm import ScriptedLLM
-from voice_agent.soak import run_soak
-from voice_agent.stt import Transcriber
-from voice_agent.tts import Synthesizer
+
+from voice_agent.app.bench import LONG_REPLY, scripted_config
+from voice_agent.app.soak import run_soak
+from voice_agent.audio.source import read_audio
+from voice_agent.conversation.parts import Parts
+from voice_agent.core.config import Config
+from voice_agent.measure.scripted_llm import ScriptedLLM
+from voice_agent.stages.llm import OpenAIChat
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tts import Synthesizer
 
 
 async def test_a_200_turn_session_holds_flat_memory() -> None:

@@ -9,14 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SPEECH
-from voice_agent.audio_in import read_audio
-from voice_agent.config import STTConfig, TTSConfig
-from voice_agent.models import ModelError, find_gguf, find_piper_voice, find_whisper, load_whisper
-from voice_agent.stt import Transcriber
-from voice_agent.tts import Synthesizer, split_for_synthesis
-from voice_agent.wer import normalize, wer
+
+from voice_agent.audio.source import read_audio
+from voice_agent.core.config import STTConfig, TTSConfig
+from voice_agent.measure.wer import normalize, wer
+from voice_agent.stages.models import (
+    ModelError,
+    find_gguf,
+    find_piper_voice,
+    find_whisper,
+    load_whisper,
+)
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tts import Synthesizer, split_for_synthesis
 
 MODELS_DIR = str(Path(__file__).resolve().parent.parent / "models")
 

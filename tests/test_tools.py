@@ -9,21 +9,41 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import pytest
-
 from conftest import SPEECH
 from timeline import Seen, converse, finished
-from voice_agent._compat import timeout
-from voice_agent.agent import Agent
-from voice_agent.audio_in import Pause, Say, Step, Until, WallClock, read_audio
-from voice_agent.builtin_tools import calculate, current_time, enabled_tools, evaluate
-from voice_agent.config import Config, LLMConfig
-from voice_agent.events import AgentSpeechSent, AudioChunk, Interruption, ToolCall, ToolResult
-from voice_agent.history import INTERRUPTED_MARK
-from voice_agent.llm import OpenAIChat
-from voice_agent.scripted_llm import Reply, ScriptedLLM
-from voice_agent.stt import Transcriber
-from voice_agent.tools import CallRequest, Toolbox, ToolError, from_function, load_tool, tool, validate_arguments
-from voice_agent.tts import Synthesizer
+
+from voice_agent.audio.source import Pause, Say, Step, Until, read_audio
+from voice_agent.conversation.agent import Agent
+from voice_agent.conversation.history import INTERRUPTED_MARK
+from voice_agent.core._compat import timeout
+from voice_agent.core.config import Config, LLMConfig
+from voice_agent.core.events import (
+    AgentSpeechSent,
+    AudioChunk,
+    Interruption,
+    ToolCall,
+    ToolResult,
+)
+from voice_agent.core.timeline import WallClock
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
+from voice_agent.stages.builtin_tools import (
+    calculate,
+    current_time,
+    enabled_tools,
+    evaluate,
+)
+from voice_agent.stages.llm import OpenAIChat
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tools import (
+    CallRequest,
+    Toolbox,
+    ToolError,
+    from_function,
+    load_tool,
+    tool,
+    validate_arguments,
+)
+from voice_agent.stages.tts import Synthesizer
 
 CFG = Config()
 Q1 = read_audio(SPEECH / "ps_goforward.wav")
@@ -149,7 +169,7 @@ def test_the_allowlist() -> None:
 
 
 def test_cli_reports_a_bad_tool_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from voice_agent.cli import main
+    from voice_agent.app.cli import main
 
     assert main(["demo", "--tools", "nosuchmodule:f"]) == 2
     err = capsys.readouterr().err.strip()

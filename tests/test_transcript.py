@@ -9,18 +9,23 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from conftest import SPEECH
-from voice_agent.audio_in import read_audio
-from voice_agent.config import Config
-from voice_agent.demo import run_demo
-from voice_agent.history import History
-from voice_agent.llm import OpenAIChat
-from voice_agent.parts import Parts
-from voice_agent.scripted_llm import Reply, ScriptedLLM
-from voice_agent.stt import Transcriber
-from voice_agent.transcript import TranscriptError, TranscriptWriter, load, replay
-from voice_agent.tts import Synthesizer
+
+from voice_agent.app.demo import run_demo
+from voice_agent.audio.source import read_audio
+from voice_agent.conversation.history import History
+from voice_agent.conversation.parts import Parts
+from voice_agent.conversation.transcript import (
+    TranscriptError,
+    TranscriptWriter,
+    load,
+    replay,
+)
+from voice_agent.core.config import Config
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
+from voice_agent.stages.llm import OpenAIChat
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tts import Synthesizer
 
 CFG = Config()
 
@@ -63,7 +68,7 @@ def test_a_line_cut_by_a_kill_is_skipped_and_bad_files_are_one_line_errors(tmp_p
 def test_cli_refuses_a_bad_transcript_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("nope\nnope\n")
-    run = subprocess.run([sys.executable, "-m", "voice_agent.cli", "demo", "--resume", str(bad)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-m", "voice_agent", "demo", "--resume", str(bad)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.strip() == f"error: {bad} line 1 is not JSON: not a transcript"
 
 

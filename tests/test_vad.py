@@ -6,12 +6,12 @@ import csv
 
 import numpy as np
 import pytest
-
 from conftest import SPEECH
-from voice_agent.audio_in import read_audio
-from voice_agent.config import VADConfig
-from voice_agent.events import UserStartedSpeaking, UserStoppedSpeaking
-from voice_agent.vad import TurnDetector, Vad
+
+from voice_agent.audio.source import read_audio
+from voice_agent.core.config import VADConfig
+from voice_agent.core.events import UserStartedSpeaking, UserStoppedSpeaking
+from voice_agent.stages.vad import TurnDetector, Vad
 
 FRAME = 320  # 20 ms at 16 kHz
 

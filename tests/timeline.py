@@ -7,19 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from voice_agent.agent import Agent, Parts
-from voice_agent.audio_in import ScriptedSource, Step, Until, WallClock
-from voice_agent.audio_out import TimelineSink
-from voice_agent.config import Config
-from voice_agent.events import ResponseDone
-from voice_agent.history import History
-from voice_agent.llm import OpenAIChat
-from voice_agent.scripted_llm import ScriptedLLM
-from voice_agent.stt import Transcriber
+from voice_agent.audio.sink import TimelineSink
+from voice_agent.audio.source import ScriptedSource, Step, Until
+from voice_agent.conversation.agent import Agent, Parts
+from voice_agent.conversation.history import History
+from voice_agent.core.config import Config
+from voice_agent.core.events import ResponseDone
+from voice_agent.core.timeline import WallClock
+from voice_agent.measure.scripted_llm import ScriptedLLM
+from voice_agent.stages.llm import OpenAIChat
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tools import Toolbox
+from voice_agent.stages.tts import Synthesizer
+from voice_agent.stages.vad import Vad
 from voice_agent.testing import no_leaked_tasks
-from voice_agent.tools import Toolbox
-from voice_agent.tts import Synthesizer
-from voice_agent.vad import Vad
 
 
 @dataclass

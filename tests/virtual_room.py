@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from voice_agent._compat import timeout
+from voice_agent.core._compat import timeout
 
 MIC_MODULE = ["module-remap-source", "source_name=mic", "master=micbus.monitor"]
 
@@ -106,7 +106,7 @@ class AgentProcess:
 
     async def start(self) -> AgentProcess:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "voice_agent.cli", *self.args,
+            sys.executable, "-m", "voice_agent", *self.args,
             env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             preexec_fn=_ctrl_c_works,
         )  # fmt: skip

@@ -1,0 +1,7 @@
+"""`python -m voice_agent` is the `voice-agent` command."""
+
+import sys
+
+from .app.cli import main
+
+sys.exit(main())

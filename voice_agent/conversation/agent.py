@@ -1,0 +1,375 @@
+"""The agent: the routes that turn a user's speech into a spoken reply.
+
+    UserStoppedSpeaking --stt--> Transcript --llm+sentences--> SentenceChunk --tts--> AudioChunk --sink
+                                           \\-> TextChunk, ResponseDone (shown, recorded)
+
+Each arrow is a route. The reply routes are interrupted together by one
+`Interruption`; every chunk carries its reply's id and the sink refuses audio
+of a reply that is no longer current. The same `Agent` runs on a microphone,
+a WAV file or a test: sources and sinks are passed in.
+
+Barge-in, by what the user could hear when they started speaking:
+- nothing yet (transcribing, thinking, synthesizing): they are still talking,
+  so the pending reply is dropped at once and their words join the next turn;
+- the agent's voice: after `bargein.min_speech_ms` of their speech the output
+  is silenced, the history keeps only the words that played, and if their
+  speech turns out to hold no words the agent resumes what it was saying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..core.config import Config
+from ..core.events import (
+    SAMPLE_RATE,
+    AgentResponse,
+    AgentSpeechSent,
+    AudioChunk,
+    CandidateCancelled,
+    ErrorEvent,
+    Filler,
+    Interruption,
+    ResponseDone,
+    Resume,
+    Say,
+    SentenceChunk,
+    TextChunk,
+    ToolCall,
+    ToolExchange,
+    Transcript,
+    UserPaused,
+    UserResumed,
+    UserStartedSpeaking,
+    UserStoppedSpeaking,
+)
+from ..core.routes import Bus
+from ..core.timeline import Sink, Source
+from ..stages.endpointing import looks_complete
+from ..stages.llm import ToolUse, reply
+from ..stages.normalize import validate
+from ..stages.sentences import SentenceBuffer
+from ..stages.tools import exchange
+from ..stages.vad import Vad
+from .bargein import Spoken, heard_text, unheard_text
+from .history import History
+from .parts import Parts
+from .summary import summarize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Reply:
+    """Bookkeeping of the reply being produced or played."""
+
+    id: int
+    user_text: str
+    sentences: list[str]
+    spoken: list[Spoken]
+    text: str = ""
+    recorded: bool = False  # its text is in the history
+    heard_before: str = ""  # a resumed reply: what was heard before the false interruption
+    resumed: bool = False  # it finishes a reply cut off by a false interruption
+    turn_start: int | None = None  # a speculative reply: the turn it answers
+    held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
+    committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
+    tool_mark: int = 0  # where in `text` the words after the last tool round begin
+    tool_sentences: int = 0  # sentences before the last tool round: its history message holds them
+
+    @property
+    def gated(self) -> bool:
+        return self.held is not None
+
+
+class Agent:
+    def __init__(self, parts: Parts, history: History, sink: Sink, cfg: Config | None = None) -> None:
+        """`cfg` gives the barge-in, tool and apology settings (defaults if None)."""
+        self.parts = parts
+        self.history = history
+        self.sink = sink
+        self.cfg = cfg or Config()
+        self.toolbox = parts.toolbox
+        self.bus = Bus()
+        self.reply: _Reply | None = None  # the current reply
+        self.interruptions: deque[Interruption] = deque(maxlen=100)  # the latest, for reports and tests
+        self._next_id = 0
+        self._speech_start: int | None = None  # the user is speaking since here
+        self._unanswered = ""  # words of a turn the user went on speaking over
+        self._resume: Resume | None = None
+        self._vad: Vad | None = None
+        self._speculated: int | None = None  # start of the turn a speculative transcript was made for
+        self._commit_on_arrival: int | None = None  # that turn ended before its reply began
+        self._wire(self.bus)
+
+    def _wire(self, bus: Bus) -> None:
+        cut = (Interruption, CandidateCancelled)
+        bus.on(UserStartedSpeaking, UserStoppedSpeaking).map(self._track_user)
+        bus.on(UserResumed).map(self._cancel_candidate).broadcast()
+        bus.on(UserStoppedSpeaking, UserPaused).interrupt_on(CandidateCancelled).stream(self._transcribe).broadcast().named("stt")
+        self._reply_routes = [
+            bus.on(Transcript, Resume, Say).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
+            bus.on(SentenceChunk).interrupt_on(*cut).map(self._validate).stream(self._speak).broadcast().named("tts"),
+            bus.on(AudioChunk).interrupt_on(*cut).map(self._play).broadcast().named("sink"),
+        ]
+        bus.on(ResponseDone).map(self._finish).named("history")
+        bus.on(ErrorEvent).map(lambda e: log.error("%s: %s", e.where, e.message))
+
+    @property
+    def current(self) -> int | None:
+        return self.reply.id if self.reply else None
+
+    @property
+    def replying(self) -> bool:
+        """A reply is being produced, waits behind the speculation gate, or is still playing."""
+        held = self.reply is not None and self.reply.gated
+        return held or any(r.busy for r in self._reply_routes) or self.sink.playing()
+
+    # --- the stages -------------------------------------------------------------
+
+    def _track_user(self, event: UserStartedSpeaking | UserStoppedSpeaking) -> None:
+        self._speech_start = event.position if isinstance(event, UserStartedSpeaking) else None
+
+    async def _transcribe(self, turn: UserStoppedSpeaking | UserPaused) -> AsyncIterator[AgentResponse | Transcript | Resume]:
+        speculative = isinstance(turn, UserPaused)
+        if not speculative and self._speculated == turn.start:
+            # The turn ended as the speculation assumed: no second transcription.
+            self._speculated = None
+            if self.reply is not None and self.reply.gated and self.reply.turn_start == turn.start:
+                for sent in self._commit():
+                    yield sent
+            else:
+                self._commit_on_arrival = turn.start  # its reply has not begun yet
+            return
+        audio = turn.audio
+        if speculative:
+            # At a pause only a little silence follows the words; add what the
+            # end of the turn would have, so Whisper hears the same ending.
+            audio = np.concatenate([audio, np.zeros(SAMPLE_RATE * 3 // 10, np.float32)])
+        result = await self.parts.stt.transcribe(audio)
+        log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
+        if result.text:
+            self._resume = None
+            text = f"{self._unanswered} {result.text}".strip()
+            if not speculative:
+                self._unanswered = ""
+            else:
+                self._speculated = turn.start
+            yield Transcript(text, turn.start, turn.end, turn.decided_at, speculative=speculative)
+        elif self._resume is not None and not speculative:
+            log.info("false interruption: resuming")
+            resume, self._resume = self._resume, None
+            yield resume
+
+    async def _respond(self, trigger: Transcript | Resume | Say) -> AsyncIterator[AgentResponse]:
+        speculative = isinstance(trigger, Transcript) and trigger.speculative
+        if isinstance(trigger, Transcript) and not speculative and self._speech_start is not None:
+            # The user is talking again already: this turn is not over, keep its words.
+            self._unanswered = f"{self._unanswered} {trigger.text}".strip()
+            return
+        self._next_id += 1
+        rid = self._next_id
+        self.reply = reply_ = self._new_reply(rid, trigger)
+        if isinstance(trigger, Transcript):
+            self._add_late_tool_results()
+            self.history.add_user(trigger.text)
+            stream = reply(self.parts.llm, self.history.messages(), rid, self._tool_use(reply_))
+        else:
+            stream = _fixed_reply(trigger, rid)
+        buffer = SentenceBuffer()
+        async for chunk in stream:
+            if isinstance(chunk, TextChunk):
+                reply_.text += chunk.text
+                yield chunk
+            for sentence in self._ready_to_speak(chunk, buffer):
+                reply_.sentences.append(sentence)
+                yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
+            if isinstance(chunk, ToolExchange):
+                self._record_tool_round(reply_, chunk)
+            if not isinstance(chunk, (TextChunk, Filler)):
+                yield chunk
+
+    def _ready_to_speak(self, chunk: AgentResponse, buffer: SentenceBuffer) -> list[str]:
+        """The sentences `chunk` completes."""
+        if isinstance(chunk, TextChunk):
+            return buffer.push(chunk.text)
+        if isinstance(chunk, Filler):
+            return [chunk.text]  # spoken, but not part of the reply's text
+        if isinstance(chunk, ToolCall):
+            return buffer.flush()  # the words before a call are said while it runs
+        if isinstance(chunk, ResponseDone):
+            apology = self.cfg.apology
+            failed = [apology] if chunk.error and apology else []  # the user hears that the turn failed
+            return buffer.flush() + failed
+        return []
+
+    def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> _Reply:
+        user_text = trigger.text if isinstance(trigger, Transcript) else ""
+        heard_before = trigger.heard if isinstance(trigger, Resume) else ""
+        new = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before, resumed=isinstance(trigger, Resume))
+        speculative = isinstance(trigger, Transcript) and trigger.speculative
+        if speculative and self._commit_on_arrival == trigger.start:
+            speculative, self._commit_on_arrival = False, None  # the turn is over already
+            self._unanswered = ""
+        if speculative:
+            assert isinstance(trigger, Transcript)
+            if self._vad is not None and looks_complete(trigger.text):
+                self._vad.detector.end_early(trigger.start, self._vad.detector.cfg.quick_end_of_turn_ms)
+            new.turn_start, new.held = trigger.start, []
+        else:
+            new.committed.set()
+        return new
+
+    # --- tools ------------------------------------------------------------------
+
+    def _tool_use(self, reply_: _Reply) -> ToolUse | None:
+        if not self.toolbox:
+            return None
+        cfg = self.cfg.tools
+        return ToolUse(self.toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, reply_.committed.wait)
+
+    def _record_tool_round(self, reply_: _Reply, round_: ToolExchange) -> None:
+        """The history gets the calls and their results; the reply's own words start after them."""
+        for message in round_.messages:
+            self.history.add(message)
+        reply_.tool_mark, reply_.tool_sentences = len(reply_.text), len(reply_.sentences)
+
+    def _add_late_tool_results(self) -> None:
+        """Calls that finished after a barge-in: the LLM hears their results this turn."""
+        for request, outcome in self.toolbox.take_late() if self.toolbox else []:
+            for message in exchange("", [request], [outcome]):
+                self.history.add(message)
+
+    # --- speaking ---------------------------------------------------------------
+
+    def _validate(self, sentence: SentenceChunk) -> SentenceChunk | None:
+        """Make the chunk speakable (numbers, money, dates as words), or drop it."""
+        text = validate(sentence.text)
+        if text is None:
+            log.info("nothing speakable in %r: dropped", sentence.text)
+            return None
+        return replace(sentence, text=text)
+
+    async def _speak(self, sentence: SentenceChunk) -> AsyncIterator[AudioChunk]:
+        if sentence.response_id != self.current:
+            return
+        async for audio in self.parts.tts.speak(sentence.text, sentence.response_id, sentence.index):
+            yield audio
+
+    def _play(self, audio: AudioChunk) -> AgentSpeechSent | None:
+        if self.reply is None or audio.response_id != self.reply.id:
+            return None  # stale audio from a reply the user cut off
+        if self.reply.held is not None:
+            self.reply.held.append(audio)  # speculative: heard only if the turn really ended
+            return None
+        placed = self.sink.play(audio)
+        self.reply.spoken.append(Spoken(placed.start, placed.end, audio.text, audio.sentence_index))
+        return AgentSpeechSent(audio.response_id, audio.text, placed.start, placed.end, audio.last_in_sentence)
+
+    def _finish(self, done: ResponseDone) -> None:
+        if done.response_id != self.current:
+            return
+        assert self.reply is not None
+        if done.error:
+            self.history.drop_last_user()  # the turn is dropped; the user can ask again
+        elif self.reply.resumed:
+            self.history.replace_last_assistant(done.text)  # a resumed reply, now complete
+        else:
+            self.history.add_assistant(done.text[self.reply.tool_mark :])
+        self.reply.recorded = not done.error
+        if self.history.dropped:
+            self.bus.spawn(summarize(self.parts.llm, self.history), "summarize")
+
+    # --- speculation ------------------------------------------------------------
+
+    def _commit(self) -> list[AgentSpeechSent]:
+        """Open the gate of the speculative reply: its held audio plays now."""
+        assert self.reply is not None and self.reply.held is not None
+        self._unanswered = ""  # the committed reply answered those words too
+        held, self.reply.held = self.reply.held, None
+        self.reply.committed.set()
+        log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))
+        return [sent for sent in map(self._play, held) if sent is not None]
+
+    def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
+        """The user went on: drop the speculation, whether still transcribing or already replying."""
+        self._speculated = self._commit_on_arrival = None
+        if self.reply is not None and not self.reply.gated:
+            return None  # an audible reply is barge-in's business, not speculation's
+        reply, self.reply = self.reply, None
+        if reply is not None:
+            self.history.drop_last_user()
+            log.info("speculative reply %d dropped: the user went on", reply.id)
+        return CandidateCancelled(reply.id if reply else None)
+
+    # --- barge-in ---------------------------------------------------------------
+
+    def _check_bargein(self, now: int) -> Interruption | None:
+        """Called every frame: has the user's speech cut the current reply off?"""
+        if self._speech_start is None or self.reply is None or self.reply.gated or not self.replying:
+            return None
+        audible = any(p.start < now for p in self.reply.spoken)
+        if audible and now - self._speech_start < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000:
+            return None  # maybe a cough: give it a moment
+        return self._interrupt(self._speech_start, audible)
+
+    def _interrupt(self, speech_start: int, audible: bool) -> Interruption:
+        reply, self.reply = self.reply, None
+        assert reply is not None
+        stopped_at = self.sink.stop()
+        heard = heard_text(reply.spoken, stopped_at) if audible else ""
+        if audible:
+            self._record_heard(reply, stopped_at)
+            rest = unheard_text(reply.sentences, reply.spoken, stopped_at, self.cfg.bargein.resume)
+            self._resume = Resume(rest, reply.text, heard) if rest else None
+        elif reply.user_text:
+            self.history.drop_last_user()  # they were still talking: this becomes one turn
+            self._unanswered = f"{self._unanswered} {reply.user_text}".strip()
+        log.info("interrupted reply %d at %d; heard %r", reply.id, stopped_at, heard)
+        event = Interruption(reply.id, speech_start, stopped_at, heard)
+        self.interruptions.append(event)
+        return event
+
+    def _record_heard(self, reply: _Reply, stopped_at: int) -> None:
+        since_tools = [s for s in reply.spoken if s.sentence_index >= reply.tool_sentences]
+        text = f"{reply.heard_before} {heard_text(since_tools, stopped_at)}".strip()
+        if reply.recorded or reply.resumed:
+            self.history.replace_last_assistant(text, interrupted=True)
+        else:
+            self.history.add_assistant(text, interrupted=True)
+
+    # --- feeding it -------------------------------------------------------------
+
+    async def greet(self) -> None:
+        """Say the configured greeting, if any (before `listen`, so the user hears it first)."""
+        if self.cfg.greeting:
+            await self.bus.publish(Say(self.cfg.greeting))
+
+    async def listen(self, source: Source, vad: Vad, fast: bool = False) -> None:
+        """Run the conversation from `source` until it ends.
+
+        In fast mode the pipeline settles after every frame, so processing
+        takes no time on the timeline: the result is exact and repeatable.
+        """
+        self._vad = vad
+        async for position, frame in source.frames():
+            for event in vad.process(position, frame):
+                await self.bus.publish(event)
+            interruption = self._check_bargein(position + len(frame))
+            if interruption is not None:
+                await self.bus.publish(interruption)
+            if fast:
+                await self.bus.drain()
+        await self.bus.drain()
+
+
+async def _fixed_reply(said: Resume | Say, rid: int) -> AsyncIterator[AgentResponse]:
+    """A reply whose text is already known (the greeting, resuming after a false interruption)."""
+    yield TextChunk(rid, said.text)
+    yield ResponseDone(rid, said.full_text if isinstance(said, Resume) else said.text)

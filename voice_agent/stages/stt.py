@@ -1,0 +1,149 @@
+"""Speech to text: faster-whisper, run off the event loop in its own thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..core.config import STTConfig
+from .models import find_whisper, load_whisper
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    text: str
+    seconds: float  # compute time
+
+
+PAD_S = 2.0  # silence after the utterance in the short window: room for Whisper to end cleanly
+SEGMENT_END_SLACK_S = 0.3
+
+
+class Transcriber:
+    """Whisper on a short window, with the stock 30 s window as the fallback.
+
+    Stock `transcribe()` always encodes 30 s; a 3 s utterance pays for 27 s
+    of padding. Encoding only the utterance plus `PAD_S` is 4x faster, but
+    Whisper then tends to loop in the padding. Decoding with timestamps and
+    dropping everything timed past the audio's end removes that; a turn that
+    still repeats itself, comes out empty, or that Whisper thinks holds no
+    speech, is redone the stock way.
+    Measured on tests/speech: WER 0.085 vs 0.092 stock, 89 ms vs 338 ms.
+    """
+
+    def __init__(self, cfg: STTConfig, models_dir: str) -> None:
+        from faster_whisper.tokenizer import Tokenizer
+
+        self.cfg = cfg
+        path = find_whisper(cfg.model, models_dir)
+        self.model = load_whisper(path, cfg.device, cfg.compute_type, cfg.threads)
+        self.tokenizer = Tokenizer(
+            self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe", language=cfg.language
+        )
+        # One thread: Whisper calls never overlap, so they never fight for the cores.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
+
+    def warm_up(self) -> None:
+        self.transcribe_sync(np.zeros(8000, np.float32))
+
+    def transcribe_sync(self, audio: np.ndarray) -> Recognition:
+        if not self.cfg.short_window:
+            return self.transcribe_stock(audio)
+        t0 = time.perf_counter()
+        text, doubt = self._short_window(audio)
+        if doubt:
+            stock = self.transcribe_stock(audio)
+            if doubt == "no speech" and _is_stock_hallucination(stock.text):
+                stock = replace(stock, text="")  # Whisper's stock phrase for silence and noise
+            return replace(stock, seconds=time.perf_counter() - t0)
+        return Recognition(text=text, seconds=time.perf_counter() - t0)
+
+    def _short_window(self, audio: np.ndarray) -> tuple[str, str]:
+        """(text, doubt): a doubt ("no speech", "empty", "loop") means "redo it with the full window"."""
+        tok = self.tokenizer
+        features = self.model.feature_extractor(audio)
+        features = np.pad(features, ((0, 0), (0, int(PAD_S * 100))))
+        encoded = self.model.encode(features)
+        duration = len(audio) / 16000
+        result = self.model.model.generate(
+            encoded,
+            [list(tok.sot_sequence)],
+            beam_size=self.cfg.beam_size,
+            max_length=int(20 + duration * 10),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )[0]
+        ids = result.sequences_ids[0]
+        if result.no_speech_prob > 0.5:
+            # Probably no words (a cough, a breath, noise): the short window decodes
+            # those confidently into "I..." loops, so let the stock path judge.
+            return "", "no speech"
+        kept: list[int] = []
+        for token in ids:
+            if token >= tok.timestamp_begin:
+                if (token - tok.timestamp_begin) * 0.02 > duration + SEGMENT_END_SLACK_S:
+                    break  # the rest was "heard" in the padding: hallucinated
+            elif token < tok.eot:
+                kept.append(token)
+        text = tok.decode(kept).strip()
+        if not re.search(r"\w", text):
+            return "", "empty"
+        return text, "loop" if _repeats(text) else ""
+
+    def transcribe_stock(self, audio: np.ndarray) -> Recognition:
+        t0 = time.perf_counter()
+        segments, _info = self.model.transcribe(
+            audio,
+            language=self.cfg.language,
+            beam_size=self.cfg.beam_size,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        text = " ".join(s.text.strip() for s in segments if _is_speech(s))
+        return Recognition(text=text.strip(), seconds=time.perf_counter() - t0)
+
+    async def transcribe(self, audio: np.ndarray) -> Recognition:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.transcribe_sync, audio)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+# What Whisper says for silence, breath and noise (it learnt them from video subtitles).
+HALLUCINATIONS = frozenset(
+    ["thank you", "thanks for watching", "thank you for watching", "thank you so much", "you", "bye", "so", "okay"]
+)
+
+
+def _is_stock_hallucination(text: str) -> bool:
+    return " ".join(re.findall(r"[a-z']+", text.lower())) in HALLUCINATIONS
+
+
+def _repeats(text: str) -> bool:
+    """A word four times in a row, or a phrase of up to 8 words three times: a decoder stuck in a loop."""
+    words = re.findall(r"\w+", text.lower())
+    for n, times in ((1, 4), *((k, 3) for k in range(2, 9))):
+        for i in range(len(words) - n * times + 1):
+            if all(words[i + k * n : i + (k + 1) * n] == words[i : i + n] for k in range(1, times)):
+                return True
+    return False
+
+
+def _is_speech(segment: Any) -> bool:
+    # Whisper's own silence test: a confident "no speech" with a weak decode.
+    if segment.no_speech_prob > 0.6 and segment.avg_logprob < -1.0:
+        return False
+    return bool(re.search(r"\w", segment.text))
