@@ -77,6 +77,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--bargein-trials", type=int, default=6)
     bench.add_argument("--soak", type=int, metavar="N", help="instead: a long session of N turns, watched for leaks")
     _common(bench)
+    serve = sub.add_parser("serve", help="talk to the agent from a browser, or any client over a WebSocket")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (beyond loopback needs --token)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--token", metavar="SECRET", help="required from clients: ?token=SECRET or Authorization: Bearer SECRET")
+    serve.add_argument("--max-sessions", type=int, default=4, metavar="N", help="concurrent sessions; more are refused")
+    _common(serve)
     return ap
 
 
@@ -252,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_live(args, console))
         if args.command == "bench":
             return asyncio.run(_bench(args, console))
+        if args.command == "serve":
+            from .serve import run_serve
+
+            return asyncio.run(run_serve(args, build_config(args), console))
         return asyncio.run(_demo(args, console))
     except asyncio.CancelledError:
         return 0  # SIGTERM
