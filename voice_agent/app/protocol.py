@@ -71,6 +71,7 @@ class SessionMessages:
         self.state = "listening"
         self._out: list[Message] = []
         self._guess: Transcript | None = None
+        self._ended: int | None = None  # start of the latest turn that ended
         self._audible_reply: int | None = None
         self._unheard: ResponseDone | None = None
 
@@ -96,13 +97,14 @@ class SessionMessages:
             self._state("hearing you")
         elif isinstance(event, UserStoppedSpeaking):
             self._state("thinking")
+            self._ended = event.start
             if self._guess is not None and self._guess.start == event.start:
                 self._transcript("user", self._guess.text)
             self._guess = None
         elif isinstance(event, UserResumed):
             self._guess = None
         elif isinstance(event, Transcript):
-            if event.speculative:
+            if event.speculative and event.start != self._ended:
                 self._guess = event  # the user may yet go on
             else:
                 self._transcript("user", event.text)

@@ -20,10 +20,12 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
 from ..audio.microphone import MicClock
@@ -158,13 +160,13 @@ class Session:
     async def run(self) -> tuple[int, str]:
         """Until the client goes or breaks the protocol: the close code and reason."""
         rate = self.sink.rate
-        self.send({"type": "ready", "sample_rate": SAMPLE_RATE, "agent_sample_rate": rate, "frame_ms": self.vad.cfg.frame_ms})
+        self.send({"type": "ready", "sample_rate": SAMPLE_RATE, "agent_sample_rate": rate, "frame_ms": self.vad.frame_len * 1000 // SAMPLE_RATE})
         self.send({"type": "state", "state": "listening"})
         async with self.agent.bus:
             await self.agent.greet()
             async with TaskGroup() as tg:
                 writer = tg.create_task(self._write(), name="serve:writer")
-                listener = tg.create_task(self.agent.listen(self._paced(), self.vad), name="serve:listen")
+                listener = tg.create_task(self.agent.listen(self, self.vad), name="serve:listen")
                 try:
                     return await self._read()
                 except StreamError as exc:
@@ -174,8 +176,9 @@ class Session:
                     listener.cancel()
                     writer.cancel()
 
-    async def _paced(self) -> Any:
-        """The client's frames; each one moves the clock, so due agent audio is sent."""
+    async def frames(self) -> AsyncIterator[tuple[int, np.ndarray]]:
+        """The session as the agent's `Source`: the client's frames; each one moves the
+        clock, so the agent audio that comes due is sent."""
         async for position, frame in self.source.frames():
             self.sink.pump()
             if not self.agent.replying:
