@@ -315,7 +315,9 @@ class Agent:
         if self._speech_start is None or self.reply is None or self.reply.gated or not self.replying:
             return None
         audible = any(p.start < now for p in self.reply.spoken)
-        if audible and now - self._speech_start < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000:
+        # Speech, not time since its onset: a cough shorter than min_speech_ms never cuts the agent off.
+        voiced = (self._vad.detector.voiced_until if self._vad else now) - self._speech_start
+        if audible and voiced < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000:
             return None  # maybe a cough: give it a moment
         return self._interrupt(self._speech_start, audible)
 

@@ -58,6 +58,11 @@ class TurnDetector:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def voiced_until(self) -> int:
+        """The end of the latest loud frame of the turn in progress."""
+        return self._last_voiced_end
+
     def end_early(self, turn_start: int, silence_ms: int) -> None:
         """The turn that started at `turn_start` may end after `silence_ms` of silence."""
         if self._in_speech and self._paused and self._audio_start == turn_start and silence_ms > 0:
