@@ -4,7 +4,8 @@
 class Capture extends AudioWorkletProcessor {
   constructor() {
     super();
-    this.frame = new Int16Array(Math.round(sampleRate / 50)); // 20 ms at the context's rate
+    this.size = Math.round(sampleRate / 50); // 20 ms at the context's rate
+    this.frame = new Int16Array(this.size);
     this.filled = 0;
     this.energy = 0;
   }
@@ -15,10 +16,11 @@ class Capture extends AudioWorkletProcessor {
       const s = Math.max(-1, Math.min(1, input[i]));
       this.energy += s * s;
       this.frame[this.filled++] = s < 0 ? s * 32768 : s * 32767;
-      if (this.filled === this.frame.length) {
-        const db = 10 * Math.log10(this.energy / this.frame.length + 1e-10);
+      if (this.filled === this.size) {
+        const db = 10 * Math.log10(this.energy / this.size + 1e-10);
+        // The buffer is handed over, not copied: the next frame gets a new one.
         this.port.postMessage({ pcm: this.frame.buffer, db }, [this.frame.buffer]);
-        this.frame = new Int16Array(this.frame.length);
+        this.frame = new Int16Array(this.size);
         this.filled = 0;
         this.energy = 0;
       }
