@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import SPEECH, free_port
-from serve_process import serve_process
 
 from voice_agent.audio.source import read_audio
+from voice_agent.app.sessions_bench import serve_process
 from voice_agent.measure.scripted_llm import ScriptedLLM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from conftest import TESTS
-from serve_process import serve_process
 
+from voice_agent.app.sessions_bench import serve_process
 from voice_agent.measure.scripted_llm import ScriptedLLM
 
 LONG = (

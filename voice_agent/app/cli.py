@@ -76,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--limit", type=int, help="only the first N utterances")
     bench.add_argument("--bargein-trials", type=int, default=6)
     bench.add_argument("--soak", type=int, metavar="N", help="instead: a long session of N turns, watched for leaks")
+    bench.add_argument("--sessions", metavar="N,N,...", help="instead: N concurrent WebSocket sessions of `serve` (e.g. 1,2,4,8)")
     _common(bench)
     serve = sub.add_parser("serve", help="talk to the agent from a browser, or any client over a WebSocket")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (beyond loopback needs --token)")
@@ -150,6 +151,10 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
 
     cfg = build_config(args)
     load_manifest(args.speech_dir)  # a bad folder fails before models load
+    if args.sessions:
+        from .sessions_bench import bench_sessions
+
+        return await bench_sessions(args, console)
     if args.soak is not None and args.soak < 2:
         raise ConfigError("--soak needs at least 2 turns")
     server = None
