@@ -8,14 +8,17 @@ judges from the audio it received (measure/ws_client.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import numpy as np
 import pytest
+import websockets
 from conftest import SPEECH, free_port
 
 from voice_agent.app.protocol import SessionMessages, client_rate, parse_client_text
@@ -197,18 +200,31 @@ def parts(models: tuple[Transcriber, Synthesizer], llm_config: LLMConfig, llm_se
 QUESTION = read_audio(SPEECH / "ps_goforward.wav")
 
 
+@contextlib.asynccontextmanager
+async def running(parts: Parts, opts: ServeOptions) -> AsyncIterator[Server]:
+    server = Server(CFG, parts, opts)
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(server, lambda _: ready.set()))
+    await ready.wait()
+    try:
+        yield server
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_a_session_answers_and_a_hang_up_frees_everything(parts: Parts, llm_server: ScriptedLLM) -> None:
     port = free_port()
     url = f"ws://127.0.0.1:{port}/ws"
-    async with no_leaked_tasks():
-        ready = asyncio.Event()
-        server = asyncio.create_task(serve(CFG, parts, ServeOptions(port=port), lambda _: ready.set()))
-        await ready.wait()
-        talk = await converse(url, [QUESTION])
-        # The client hung up mid-session; a second one is served as the first was.
+    async with running(parts, ServeOptions(port=port)) as server:
+        async with no_leaked_tasks():
+            talk = await converse(url, [QUESTION])
+            # A connection that drops mid-reply (no close frame, like a tab killed).
+            await _drop_mid_reply(url)
+            await _until(lambda: server.sessions == 0)
+        # The sessions are gone and nothing of them runs: a new one is served as the first was.
         again = await converse(url, [QUESTION])
-        server.cancel()
-        await asyncio.gather(server, return_exceptions=True)
+    assert server.served == 3 and server.sessions == 0
     for t in (talk, again):
         assert "forward" in " ".join(t.transcripts("user")).lower()
         assert t.transcripts("agent") == [REPLY]
@@ -221,16 +237,45 @@ async def test_a_session_answers_and_a_hang_up_frees_everything(parts: Parts, ll
         assert ready_msg == {"type": "ready", "sample_rate": 16000, "agent_sample_rate": 22050, "frame_ms": 20}
 
 
+async def _drop_mid_reply(url: str) -> None:
+    """Speak, and cut the TCP connection at the first audio of the answer."""
+    async with websockets.connect(url, max_size=None) as ws:
+        audio = np.concatenate([QUESTION, np.zeros(16000 * 5, np.float32)])
+        got_audio = asyncio.Event()
+
+        async def read() -> None:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    got_audio.set()
+
+        reader = asyncio.create_task(read())
+        t0 = asyncio.get_running_loop().time()
+        for i in range(0, len(audio), 320):
+            await asyncio.sleep(max(0.0, t0 + i / 16000 - asyncio.get_running_loop().time()))  # real-time pacing
+            if got_audio.is_set():
+                break
+            await ws.send(pcm16(audio[i : i + 320]))
+        assert got_audio.is_set(), "no answer to cut off"
+        ws.transport.abort()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+
+
+async def _until(condition: Any, timeout_s: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.05)  # polling the server's state
+
+
 async def test_bad_clients_are_closed_and_the_good_one_goes_on(parts: Parts) -> None:
     port = free_port()
     base = f"ws://127.0.0.1:{port}/ws"
     opts = ServeOptions(port=port, token="s3cret", max_sessions=2, idle_timeout_s=1.0, max_message_bytes=64 * 1024)
-    ready = asyncio.Event()
-    server = asyncio.create_task(serve(CFG, parts, opts, lambda _: ready.set()))
-    await ready.wait()
-    try:
+    async with running(parts, opts) as server:
         good = asyncio.create_task(converse(f"{base}?token=s3cret", [QUESTION], lead_s=2.0))
-        await asyncio.sleep(0.3)  # let it connect first (it holds one of the two places)
+        await _until(lambda: server.sessions == 1)  # it holds one of the two places
         outcomes = {
             "no token": await _bad(base, []),
             "wrong token": await _bad(f"{base}?token=nope", []),
@@ -255,9 +300,6 @@ async def test_bad_clients_are_closed_and_the_good_one_goes_on(parts: Parts) -> 
             assert {"type": "error", "message": "text messages must be JSON objects; ignored"} in ignored
             assert await _bad(f"{base}?token=s3cret", []) == (1013, "server busy: 2 sessions already (--max-sessions)")
         talk = await good
-    finally:
-        server.cancel()
-        await asyncio.gather(server, return_exceptions=True)
     assert talk.transcripts("agent") == [REPLY]
     assert talk.turns()[0]["latency_ms"] is not None
 

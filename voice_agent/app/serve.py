@@ -227,9 +227,9 @@ class Session:
                 await self.ws.send_json(message)
 
 
-async def serve(cfg: Config, parts: Parts, opts: ServeOptions, ready: Any = None) -> None:
+async def serve(server: Server, ready: Any = None) -> None:
     """Serve until cancelled. `ready(url)` is called once it listens."""
-    server = Server(cfg, parts, opts)
+    opts = server.opts
     runner = web.AppRunner(server.app, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     try:
@@ -268,7 +268,7 @@ async def run_serve(args: Any, cfg: Config, console: Any) -> int:
         console.print(f"serving on {url}{query}  (WebSocket: {url.replace('http', 'ws', 1)}ws{query}); Ctrl-C to stop", soft_wrap=True)
 
     try:
-        await serve(cfg, parts, opts, ready)
+        await serve(Server(cfg, parts, opts), ready)
     finally:
         await close_parts(parts)
     return 0
