@@ -60,16 +60,17 @@ async def serve_process(llm_url: str, *args: str) -> AsyncIterator[int]:
             await drain
 
 
-async def one_round(url: str, clips: list[np.ndarray], sessions: int, turns: int) -> dict[str, Any]:
+async def one_round(url: str, clips: list[tuple[str, np.ndarray]], sessions: int, turns: int) -> dict[str, Any]:
     """N sessions at once, each `turns` utterances; clients start 0.3 s apart, as people do."""
 
     async def client(i: int) -> list[dict[str, Any]]:
-        mine = [clips[(i * turns + j) % len(clips)] for j in range(turns)]
-        talk = await converse(url, mine, lead_s=1.0 + 0.3 * i)
-        return talk.turns()
+        picks = [(i * turns + j) % len(clips) for j in range(turns)]
+        talk = await converse(url, [clips[k][1] for k in picks], lead_s=1.0 + 0.3 * i)
+        said = [m["ms"] for _, m in talk.messages if m.get("type") == "latency"]
+        return [t | {"session": i, "clip": clips[k][0]} for t, k in zip(talk.turns(), picks)] + [{"server_said_ms": said, "session": i}]
 
     results = await asyncio.gather(*(client(i) for i in range(sessions)))
-    every = [t for r in results for t in r]
+    every = [t for r in results for t in r if "clip" in t]
     latencies = [t["latency_ms"] for t in every if t["latency_ms"] is not None]
     return {
         "sessions": sessions,
@@ -77,6 +78,9 @@ async def one_round(url: str, clips: list[np.ndarray], sessions: int, turns: int
         "unanswered": sum(t["latency_ms"] is None for t in every),
         "premature": sum(t["premature"] for t in every),
         "latency_ms": summary(latencies),
+        "turns": every,
+        # The server's own figures, for comparison only: the table is the clients' view.
+        "server_latency_ms": [t for r in results for t in r if "server_said_ms" in t],
     }
 
 
@@ -84,7 +88,7 @@ async def run_sessions_bench(counts: list[int], speech_dir: Path, turns: int, co
     from ..measure.scripted_llm import ScriptedLLM
 
     items = load_manifest(speech_dir)
-    clips = [a for a in (read_audio(p) for p, _ in items) if len(a) <= MAX_CLIP_S * 16000]
+    clips = [(p.name, a) for p, a in ((p, read_audio(p)) for p, _ in items) if len(a) <= MAX_CLIP_S * 16000]
     llm = ScriptedLLM(DEFAULT_REPLY).start_in_thread()
     rounds = []
     try:
