@@ -23,6 +23,7 @@ from conftest import SPEECH, free_port
 
 from voice_agent.app.protocol import SessionMessages, client_rate, parse_client_text
 from voice_agent.app.serve import ServeOptions, Server, check_options, serve
+from voice_agent.app.sessions_bench import breaking_point
 from voice_agent.audio.microphone import MicClock
 from voice_agent.audio.source import read_audio
 from voice_agent.audio.websocket import PcmSink, PcmSource, StreamError
@@ -174,7 +175,7 @@ def test_beyond_loopback_needs_a_token() -> None:
 
 def test_cli_refuses_an_open_host_in_one_line() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "voice_agent", "serve", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "voice_agent", "serve", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60, check=False
     )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == ["error: --host 0.0.0.0 is reachable from other machines: give --token SECRET too"]
@@ -320,3 +321,20 @@ async def _bad(url: str, send: list[bytes | str]) -> tuple[int | None, str]:
 def test_speech_span_finds_the_words() -> None:
     start, end = speech_span(QUESTION)  # "go forward ten meters", 2.79 s with background before and after
     assert 0.1 < start < 1.0 < end < 2.7
+
+
+def test_the_sessions_bench_says_where_it_breaks() -> None:
+    def round_(n: int, p95: float, unanswered: int = 0) -> dict:
+        return {"sessions": n, "unanswered": unanswered, "premature": 0, "latency_ms": {"p50": p95, "p95": p95, "max": p95}}
+
+    assert breaking_point([round_(1, 500), round_(2, 900), round_(4, 1100)]) == 4  # over twice 500
+    assert breaking_point([round_(1, 500), round_(2, 600, unanswered=1)]) == 2
+    assert breaking_point([round_(1, 500), round_(2, 700)]) is None
+
+
+def test_bench_sessions_refuses_bad_counts_in_one_line() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "voice_agent", "bench", "--sessions", "1,two"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == ["error: --sessions takes counts like 1,2,4,8, got '1,two'"]

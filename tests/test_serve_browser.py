@@ -24,8 +24,8 @@ import pytest
 import soundfile as sf
 from conftest import SPEECH, free_port
 
-from voice_agent.audio.source import read_audio
 from voice_agent.app.sessions_bench import serve_process
+from voice_agent.audio.source import read_audio
 from voice_agent.measure.scripted_llm import ScriptedLLM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -89,22 +89,20 @@ async def test_the_page_hears_the_microphone_and_plays_the_answer(llm_server: Sc
     async with serve_process(llm_server.base_url) as port:
         url = f"http://127.0.0.1:{port}/"
         debug_port = free_port()
-        browser = subprocess.Popen(
-            [
-                str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={tmp_path / 'profile'}", f"--remote-debugging-port={debug_port}",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={mic}%noloop", "--autoplay-policy=no-user-gesture-required",
-                "--window-size=900,700", url,
-            ],
+        browser = await asyncio.create_subprocess_exec(
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", f"--remote-debugging-port={debug_port}",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}%noloop", "--autoplay-policy=no-user-gesture-required",
+            "--window-size=900,700", url,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
             stats = await _talk(await page_target(debug_port, url), tmp_path / "page.png")
         finally:
             browser.terminate()
-            browser.wait(10)
+            await asyncio.wait_for(browser.wait(), 10)
     said = [t["text"] for t in stats["transcripts"] if t["role"] == "user"]
     answered = [t["text"] for t in stats["transcripts"] if t["role"] == "agent"]
     assert any("forward" in s.lower() for s in said), stats
