@@ -83,11 +83,13 @@ def microphone_file(path: Path) -> Path:
     return path
 
 
-async def test_the_page_hears_the_microphone_and_plays_the_answer(llm_server: ScriptedLLM, tmp_path: Path) -> None:
+@pytest.mark.parametrize("capture", ["16k", "native"])
+async def test_the_page_hears_the_microphone_and_plays_the_answer(llm_server: ScriptedLLM, tmp_path: Path, capture: str) -> None:
+    """`16k`: the browser resamples the microphone (Chrome); `native`: the page's worklet does (other browsers)."""
     llm_server.default_reply = REPLY
     mic = microphone_file(tmp_path / "mic.wav")
     async with serve_process(llm_server.base_url) as port:
-        url = f"http://127.0.0.1:{port}/"
+        url = f"http://127.0.0.1:{port}/" + ("?capture=native" if capture == "native" else "")
         debug_port = free_port()
         browser = await asyncio.create_subprocess_exec(
             str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

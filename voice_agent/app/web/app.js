@@ -34,17 +34,16 @@ async function start() {
   const mic = await navigator.mediaDevices.getUserMedia({
     audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
   });
-  // The browser resamples the microphone to the context's rate: 16 kHz is what the agent hears.
-  const capture = new AudioContext({ sampleRate: 16000 });
+  const { capture, source } = await captureContext(mic);
   await capture.audioWorklet.addModule("worklet.js");
   const ws = new WebSocket(socketUrl());
   ws.binaryType = "arraybuffer";
   session = { mic, capture, ws, playback: null, player: null };
 
-  const tap = new AudioWorkletNode(capture, "capture");
+  const tap = new AudioWorkletNode(capture, "capture"); // 16 kHz frames whatever the context's rate
   const mute = capture.createGain();
   mute.gain.value = 0; // the node must be pulled to run; nothing of the mic is played
-  capture.createMediaStreamSource(mic).connect(tap).connect(mute).connect(capture.destination);
+  source.connect(tap).connect(mute).connect(capture.destination);
   tap.port.onmessage = (e) => {
     $("level").style.width = `${Math.max(0, Math.min(100, (e.data.db + 70) * 1.6))}%`;
     if (ws.readyState === WebSocket.OPEN) {
@@ -60,6 +59,21 @@ async function start() {
     stop();
   };
   $("start").textContent = "Stop";
+}
+
+async function captureContext(mic) {
+  // At 16 kHz the browser resamples the microphone itself (Chrome); a browser that cannot
+  // (or ?capture=native) gets its own rate, and the worklet resamples.
+  if (new URLSearchParams(location.search).get("capture") !== "native") {
+    const capture = new AudioContext({ sampleRate: 16000 });
+    try {
+      return { capture, source: capture.createMediaStreamSource(mic) };
+    } catch (err) {
+      capture.close();
+    }
+  }
+  const capture = new AudioContext();
+  return { capture, source: capture.createMediaStreamSource(mic) };
 }
 
 async function onMessage(m) {
