@@ -295,7 +295,8 @@ async def test_bad_clients_are_closed_and_the_good_one_goes_on(parts: Parts) -> 
         assert outcomes["silent"][0] == 1008 and "nothing received" in outcomes["silent"][1]
         # Text that is not JSON is answered with an error and ignored; with two sessions
         # open (the good one and this one) a third is refused.
-        async with aiohttp.ClientSession() as http, http.ws_connect(f"{base}?token=s3cret") as chatty:
+        bearer = {"Authorization": "Bearer s3cret"}  # the token as a header instead of in the URL
+        async with aiohttp.ClientSession() as http, http.ws_connect(base, headers=bearer) as chatty:
             await chatty.send_str("not json")
             ignored = [json.loads((await chatty.receive()).data) for _ in range(3)]
             assert {"type": "error", "message": "text messages must be JSON objects; ignored"} in ignored
