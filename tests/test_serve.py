@@ -285,6 +285,7 @@ async def test_bad_clients_are_closed_and_the_good_one_goes_on(parts: Parts) -> 
             "bad rate": await _bad(f"{base}?token=s3cret", ['{"type": "start", "sample_rate": 5}']),
             "too fast": await _bad(f"{base}?token=s3cret", [bytes(640)] * 200),
             "silent": await _bad(f"{base}?token=s3cret", []),
+            "another site's page": await _bad(f"{base}?token=s3cret", [], {"Origin": "https://evil.example"}),
         }
         assert outcomes["no token"][0] == outcomes["wrong token"][0] == 1008
         assert "token" in outcomes["no token"][1]
@@ -293,6 +294,7 @@ async def test_bad_clients_are_closed_and_the_good_one_goes_on(parts: Parts) -> 
         assert outcomes["bad rate"][0] == 1003 and "sample_rate" in outcomes["bad rate"][1]
         assert outcomes["too fast"][0] == 1008 and "faster than real time" in outcomes["too fast"][1]
         assert outcomes["silent"][0] == 1008 and "nothing received" in outcomes["silent"][1]
+        assert outcomes["another site's page"] == (1008, "cross-origin WebSocket refused: use the page this server serves")
         # Text that is not JSON is answered with an error and ignored; with two sessions
         # open (the good one and this one) a third is refused.
         bearer = {"Authorization": "Bearer s3cret"}  # the token as a header instead of in the URL
@@ -306,9 +308,9 @@ async def test_bad_clients_are_closed_and_the_good_one_goes_on(parts: Parts) -> 
     assert talk.turns()[0]["latency_ms"] is not None
 
 
-async def _bad(url: str, send: list[bytes | str]) -> tuple[int | None, str]:
+async def _bad(url: str, send: list[bytes | str], headers: dict[str, str] | None = None) -> tuple[int | None, str]:
     """Connect, send these messages at once, and return how the server closed the socket."""
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=headers) as ws:
         client = Client(ws)
         reader = asyncio.create_task(client.read())
         for message in send:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
+from yarl import URL
 
 from ..audio.microphone import MicClock
 from ..audio.websocket import Outgoing, PcmSink, PcmSource, StreamError
@@ -79,6 +80,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def same_origin(request: web.Request) -> bool:
+    """A browser's WebSocket comes from this server's own page; programs send no Origin."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return URL(origin).host_port_subcomponent == URL(f"http://{request.host}").host_port_subcomponent
+
+
 class Server:
     def __init__(self, cfg: Config, parts: Parts, opts: ServeOptions) -> None:
         self.cfg = cfg
@@ -108,6 +117,10 @@ class Server:
         await ws.prepare(request)
         if not self._authorized(request):
             await ws.close(code=CLOSE_POLICY, message=b"a valid token is required (?token=... or Authorization: Bearer ...)")
+            return ws
+        if not same_origin(request):
+            # Any web page the user visits could otherwise talk to a server on their loopback.
+            await ws.close(code=CLOSE_POLICY, message=b"cross-origin WebSocket refused: use the page this server serves")
             return ws
         if self.sessions >= self.opts.max_sessions:
             await ws.close(code=CLOSE_BUSY, message=f"server busy: {self.sessions} sessions already (--max-sessions)".encode())
