@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -179,6 +180,16 @@ def test_cli_refuses_an_open_host_in_one_line() -> None:
     )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == ["error: --host 0.0.0.0 is reachable from other machines: give --token SECRET too"]
+
+
+def test_cli_says_a_taken_port_in_one_line_before_loading_models() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "voice_agent", "serve", "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
 # --- the server, with real clients ------------------------------------------------------

@@ -20,6 +20,8 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
@@ -69,6 +71,16 @@ def check_options(opts: ServeOptions) -> None:
         raise ConfigError("--max-sessions must be at least 1")
     if not is_loopback(opts.host) and not opts.token:
         raise ConfigError(f"--host {opts.host} is reachable from other machines: give --token SECRET too")
+
+
+def check_port(opts: ServeOptions) -> None:
+    """A port that is taken fails at once, not after the models have loaded."""
+    try:
+        with socket.create_server((opts.host, opts.port)):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {opts.host}:{opts.port}: {reason}") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -267,6 +279,7 @@ async def run_serve(args: Any, cfg: Config, console: Any) -> int:
 
     opts = ServeOptions(args.host, args.port, args.token, args.max_sessions)
     check_options(opts)
+    check_port(opts)
     if cfg.transcript or cfg.resume:
         log.warning("serve keeps no transcript file: each connection is a conversation of its own")
     with console.status("loading models"):
