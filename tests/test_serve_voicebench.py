@@ -39,7 +39,7 @@ async def test_voicebench_scenario_passes(llm_server: ScriptedLLM, tmp_path: Pat
     turns = {t["id"]: t for s in report["sessions"] for t in s["turns"]}
     assert turns["question"]["passed"] and turns["question"]["responded"]
     assert turns["question"]["wer"] is not None and turns["question"]["wer"] <= 0.35
-    assert turns["barge-in"]["stopped"] and turns["barge-in"]["stop_latency_ms"] <= 1000
+    assert turns["barge-in"]["stopped"]  # silent within the scenario's max_stop_ms of the speech
     assert turns["cough"]["false_barge_in"] is False and turns["cough"]["passed"]
 
 
