@@ -28,7 +28,6 @@ from voice_agent.app.sessions_bench import breaking_point
 from voice_agent.audio.microphone import MicClock
 from voice_agent.audio.source import read_audio
 from voice_agent.audio.websocket import PcmSink, PcmSource, StreamError
-from voice_agent.conversation.metrics import TurnRecorder
 from voice_agent.conversation.parts import Parts
 from voice_agent.core.config import Config, ConfigError, LLMConfig
 from voice_agent.core.events import (
@@ -123,12 +122,9 @@ def test_sink_sends_audio_as_it_comes_due_and_clear_on_stop() -> None:
 
 
 def test_messages_follow_the_conversation() -> None:
-    clock = MicClock()
-    recorder = TurnRecorder(clock)
-    messages = SessionMessages(recorder)
+    messages = SessionMessages()
 
     def see(event: object) -> list[dict]:
-        recorder.observe(event)
         messages.observe(event)
         return messages.take()
 
@@ -144,6 +140,7 @@ def test_messages_follow_the_conversation() -> None:
     assert {"type": "state", "state": "speaking"} in heard
     assert {"type": "transcript", "role": "agent", "text": "Going.", "final": True} in heard
     assert {"type": "latency", "ms": 750.0} in heard  # 16000 -> 28000 samples
+    assert see(AgentSpeechSent(1, "More.", 30000, 32000)) == []  # once per turn
     assert see(Interruption(1, 40000, 40320, "Going.")) == [
         {"type": "state", "state": "hearing you"},
         {"type": "interrupted", "heard": "Going."},

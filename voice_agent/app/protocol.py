@@ -18,7 +18,8 @@ at 16 kHz or the rate of its first message, the agent's at the rate in
 `SessionMessages` turns the bus's events into these messages, as the terminal
 view does for a live session: a reply's text is sent once it is heard (a
 speculative reply may yet be dropped), a speculative transcript once its turn
-really ended.
+really ended, and a latency from the end of the words of the latest transcript
+to the first audio heard after it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..conversation.metrics import TurnRecorder, ms
+from ..conversation.metrics import ms
 from ..core.events import (
     AgentSpeechSent,
     ErrorEvent,
@@ -66,12 +67,12 @@ def client_rate(message: Message) -> int | None:
 class SessionMessages:
     """A bus tap: the messages each event means for the client (`take()` collects them)."""
 
-    def __init__(self, recorder: TurnRecorder) -> None:
-        self.recorder = recorder  # tapped before this, so each turn is known when its audio plays
+    def __init__(self) -> None:
         self.state = "listening"
         self._out: list[Message] = []
         self._guess: Transcript | None = None
         self._ended: int | None = None  # start of the latest turn that ended
+        self._answer_due: int | None = None  # end of the words the next audio answers
         self._audible_reply: int | None = None
         self._unheard: ResponseDone | None = None
 
@@ -87,6 +88,10 @@ class SessionMessages:
     def _transcript(self, role: str, text: str) -> None:
         self._out.append({"type": "transcript", "role": role, "text": text, "final": True})
 
+    def _user_said(self, words: Transcript) -> None:
+        self._transcript("user", words.text)
+        self._answer_due = words.end
+
     def idle(self) -> None:
         """The agent has nothing left to say or play."""
         if self.state in ("speaking", "thinking"):
@@ -99,7 +104,7 @@ class SessionMessages:
             self._state("thinking")
             self._ended = event.start
             if self._guess is not None and self._guess.start == event.start:
-                self._transcript("user", self._guess.text)
+                self._user_said(self._guess)
             self._guess = None
         elif isinstance(event, UserResumed):
             self._guess = None
@@ -107,7 +112,7 @@ class SessionMessages:
             if event.speculative and event.start != self._ended:
                 self._guess = event  # the user may yet go on
             else:
-                self._transcript("user", event.text)
+                self._user_said(event)
         elif isinstance(event, AgentSpeechSent):
             self._heard(event)
         elif isinstance(event, ResponseDone):
@@ -129,6 +134,6 @@ class SessionMessages:
         if self._unheard is not None and self._unheard.response_id == event.response_id:
             self._transcript("agent", self._unheard.text)
             self._unheard = None
-        turn = self.recorder.turn_of(event.response_id)
-        if turn is not None and turn.user_text and turn.first_audio_at == event.position:  # not the greeting
-            self._out.append({"type": "latency", "ms": ms(event.position - turn.speech_end)})
+        if self._answer_due is not None:  # the first audio after the user's words (not the greeting)
+            self._out.append({"type": "latency", "ms": ms(event.position - self._answer_due)})
+            self._answer_due = None

@@ -35,7 +35,6 @@ from ..audio.microphone import MicClock
 from ..audio.websocket import Outgoing, PcmSink, PcmSource, StreamError
 from ..conversation.agent import Agent
 from ..conversation.history import History
-from ..conversation.metrics import TurnRecorder
 from ..conversation.parts import Parts
 from ..core._compat import TaskGroup
 from ..core.config import Config, ConfigError
@@ -166,9 +165,7 @@ class Session:
         self.agent = Agent(server.parts, History.for_config(cfg.llm), self.sink, cfg)
         self.vad = Vad(cfg.vad)
         self.source = PcmSource(self.vad.frame_len, self.clock)
-        self.recorder = TurnRecorder(self.clock, keep=100)
-        self.messages = SessionMessages(self.recorder)
-        self.agent.bus.tap(self.recorder.observe)
+        self.messages = SessionMessages()
         self.agent.bus.tap(self._observe)
 
     def send(self, message: Outgoing) -> None:
