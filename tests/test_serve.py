@@ -39,7 +39,7 @@ from voice_agent.core.events import (
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
-from voice_agent.measure.scripted_llm import ScriptedLLM
+from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
 from voice_agent.measure.ws_client import Client, converse, speech_span
 from voice_agent.stages.llm import OpenAIChat
 from voice_agent.stages.stt import Transcriber
@@ -244,6 +244,19 @@ async def test_a_session_answers_and_a_hang_up_frees_everything(parts: Parts, ll
         assert any(m.get("type") == "latency" for _, m in t.messages)
         ready_msg = t.messages[0][1]
         assert ready_msg == {"type": "ready", "sample_rate": 16000, "agent_sample_rate": 22050, "frame_ms": 20}
+
+
+async def test_a_failing_llm_drops_the_turn_and_the_session_goes_on(parts: Parts, llm_server: ScriptedLLM) -> None:
+    llm_server.push(Reply(fault="500"), Reply(fault="500"))  # retried once, then the turn fails
+    port = free_port()
+    async with running(parts, ServeOptions(port=port)):
+        talk = await converse(f"ws://127.0.0.1:{port}/ws", [QUESTION, QUESTION])
+    errors = [m["message"] for _, m in talk.messages if m.get("type") == "error"]
+    assert len(errors) == 1 and errors[0].startswith("turn dropped:") and "500" in errors[0]
+    first, second = talk.turns()
+    assert first["latency_ms"] is not None  # the apology is heard
+    assert talk.transcripts("agent") == [REPLY]  # the next turn is answered
+    assert second["latency_ms"] is not None
 
 
 async def _drop_mid_reply(url: str) -> None:
