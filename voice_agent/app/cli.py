@@ -76,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--limit", type=int, help="only the first N utterances")
     bench.add_argument("--bargein-trials", type=int, default=6)
     bench.add_argument("--soak", type=int, metavar="N", help="instead: a long session of N turns, watched for leaks")
-    bench.add_argument("--sessions", metavar="N,N,...", help="instead: N concurrent WebSocket sessions of `serve` (e.g. 1,2,4,8)")
+    bench.add_argument("--sessions", metavar="N,N,...", help="instead: N concurrent WebSocket sessions of `serve` (e.g. 1,2,4,8; --limit: utterances per session, 3)")
     _common(bench)
     serve = sub.add_parser("serve", help="talk to the agent from a browser, or any client over a WebSocket")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (beyond loopback needs --token)")
