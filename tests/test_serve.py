@@ -246,6 +246,22 @@ async def test_a_session_answers_and_a_hang_up_frees_everything(parts: Parts, ll
         assert ready_msg == {"type": "ready", "sample_rate": 16000, "agent_sample_rate": 22050, "frame_ms": 20}
 
 
+async def test_sessions_at_once_keep_their_own_conversations(parts: Parts, llm_server: ScriptedLLM) -> None:
+    cards = read_audio(SPEECH / "ps_cards_003.wav")  # "seven of clubs"
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ws"
+    async with running(parts, ServeOptions(port=port)) as server:
+        a, b = await asyncio.gather(converse(url, [QUESTION]), converse(url, [cards]))
+    assert server.served == 2
+    assert "forward" in " ".join(a.transcripts("user")).lower() and "clubs" not in " ".join(a.transcripts("user")).lower()
+    assert "clubs" in " ".join(b.transcripts("user")).lower() and "forward" not in " ".join(b.transcripts("user")).lower()
+    assert a.transcripts("agent") == b.transcripts("agent") == [REPLY]
+    # Each LLM request carries one session's history: its own words, never the other's.
+    asked = [[m["content"].lower() for m in r["messages"] if m["role"] == "user"] for r in llm_server.requests]
+    assert len(asked) >= 2 and all(len(users) == 1 for users in asked), asked
+    assert {("forward" in u[0], "clubs" in u[0]) for u in asked} == {(True, False), (False, True)}, asked
+
+
 async def test_a_failing_llm_drops_the_turn_and_the_session_goes_on(parts: Parts, llm_server: ScriptedLLM) -> None:
     llm_server.push(Reply(fault="500"), Reply(fault="500"))  # retried once, then the turn fails
     port = free_port()
