@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -370,6 +373,39 @@ def test_the_sessions_bench_says_where_it_breaks() -> None:
     assert breaking_point([round_(1, 500), round_(2, 900), round_(4, 1100)]) == 4  # over twice 500
     assert breaking_point([round_(1, 500), round_(2, 600, unanswered=1)]) == 2
     assert breaking_point([round_(1, 500), round_(2, 700)]) is None
+
+
+def test_cli_wants_cert_and_key_together() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "voice_agent", "serve", "--cert", "c.pem"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == ["error: --cert and --key go together (the certificate chain and its private key, PEM)"]
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+async def test_https_serves_the_page_and_the_socket(parts: Parts, certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    port = free_port()
+    trust = ssl.create_default_context(cafile=str(cert))
+    async with running(parts, ServeOptions(port=port, cert=str(cert), key=str(key))), aiohttp.ClientSession() as http:
+        async with http.get(f"https://127.0.0.1:{port}/", ssl=trust) as page:
+            assert page.status == 200 and "app.js" in await page.text()
+        async with http.ws_connect(f"wss://127.0.0.1:{port}/ws", ssl=trust) as ws:
+            assert json.loads((await ws.receive()).data)["type"] == "ready"
 
 
 def test_bench_sessions_refuses_bad_counts_in_one_line() -> None:

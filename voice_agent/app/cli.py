@@ -83,6 +83,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--token", metavar="SECRET", help="required from clients: ?token=SECRET or Authorization: Bearer SECRET")
     serve.add_argument("--max-sessions", type=int, default=4, metavar="N", help="concurrent sessions; more are refused")
+    serve.add_argument("--cert", metavar="CERT.pem", help="serve HTTPS/WSS with this certificate chain (and --key KEY.pem)")
+    serve.add_argument("--key", metavar="KEY.pem")
     _common(serve)
     return ap
 

@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import os
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
@@ -62,6 +63,8 @@ class ServeOptions:
     max_message_bytes: int = 256 * 1024  # over 2 s of 48 kHz audio in one message
     max_outbox: int = 2000  # messages a client has not taken yet (about 40 s of audio)
     lead_ms: int = 100  # agent audio is sent this far ahead of the clock
+    cert: str | None = None  # HTTPS/WSS: browsers give the microphone to other hosts only over HTTPS
+    key: str | None = None
 
 
 def check_options(opts: ServeOptions) -> None:
@@ -70,6 +73,19 @@ def check_options(opts: ServeOptions) -> None:
         raise ConfigError("--max-sessions must be at least 1")
     if not is_loopback(opts.host) and not opts.token:
         raise ConfigError(f"--host {opts.host} is reachable from other machines: give --token SECRET too")
+    if bool(opts.cert) != bool(opts.key):
+        raise ConfigError("--cert and --key go together (the certificate chain and its private key, PEM)")
+
+
+def tls_context(opts: ServeOptions) -> ssl.SSLContext | None:
+    if not opts.cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(opts.cert, opts.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot use --cert {opts.cert} --key {opts.key}: {exc}") from None
+    return context
 
 
 def check_port(opts: ServeOptions) -> None:
@@ -252,15 +268,16 @@ class Session:
 async def serve(server: Server, ready: Any = None) -> None:
     """Serve until cancelled. `ready(url)` is called once it listens."""
     opts = server.opts
+    tls = tls_context(opts)
     runner = web.AppRunner(server.app, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, opts.host, opts.port)
+        site = web.TCPSite(runner, opts.host, opts.port, ssl_context=tls)
         try:
             await site.start()
         except OSError as exc:
             raise ConfigError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}") from None
-        url = f"http://{opts.host}:{opts.port}/"
+        url = f"{'https' if tls else 'http'}://{opts.host}:{opts.port}/"
         if ready is not None:
             ready(url)
         await asyncio.Event().wait()  # until cancelled (Ctrl-C, SIGTERM)
@@ -274,8 +291,9 @@ async def run_serve(args: Any, cfg: Config, console: Any) -> int:
 
     from ..conversation.parts import build_parts, close_parts
 
-    opts = ServeOptions(args.host, args.port, args.token, args.max_sessions)
+    opts = ServeOptions(args.host, args.port, args.token, args.max_sessions, cert=args.cert, key=args.key)
     check_options(opts)
+    tls_context(opts)  # a bad certificate fails before the models load
     check_port(opts)
     if cfg.transcript or cfg.resume:
         log.warning("serve keeps no transcript file: each connection is a conversation of its own")
