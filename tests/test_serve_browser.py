@@ -30,6 +30,10 @@ from voice_agent.measure.scripted_llm import ScriptedLLM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REPLY = "Going forward ten meters now."
+LONG = (
+    "The old lighthouse stood on the rocks for two hundred years. Sailors trusted its light on every "
+    "stormy night. Its keeper climbed the stairs each evening. Nobody remembers his name today."
+)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
 
 
@@ -70,14 +74,16 @@ async def page_target(debug_port: int, url: str) -> str:
     raise AssertionError("chromium did not open the page")
 
 
-def microphone_file(path: Path) -> Path:
-    """The recording with a quiet room around it: time to connect before, time to answer after.
+def microphone_file(path: Path, cut_in: bool = False) -> Path:
+    """The recording with a quiet room around it: time to connect before, time to answer after;
+    with `cut_in`, a second utterance 3 s after the first, over the agent's (long) answer.
 
     A real microphone is never digitally silent; the room's hiss (-60 dBFS) lets the
     agent learn the noise floor before the words, as it would in a real room.
     """
     speech = read_audio(SPEECH / "ps_goforward.wav")
-    audio = np.concatenate([np.zeros(32000, np.float32), speech, np.zeros(16000 * 12, np.float32)])
+    second = [np.zeros(16000 * 3, np.float32), read_audio(SPEECH / "ps_cards_003.wav")] if cut_in else []
+    audio = np.concatenate([np.zeros(32000, np.float32), speech, *second, np.zeros(16000 * 12, np.float32)])
     audio += np.random.default_rng(0).normal(0, 0.001, len(audio)).astype(np.float32)
     sf.write(str(path), audio, 16000, subtype="PCM_16")
     return path
@@ -102,9 +108,19 @@ async def test_the_page_hears_the_microphone_and_plays_the_answer(llm_server: Sc
             assert stats["latencies"] and stats["framesSent"] > 100, stats
             assert stats["on_screen"].count("agent: " + REPLY) == 1 and "you: " in stats["on_screen"]
             assert shot.stat().st_size > 5000
+            assert stats["received"] == stats["played"], "without a barge-in, everything received is played"
+        # Speech over the agent's long answer: the page is told to clear, and drops what it had not played.
+        llm_server.push(LONG)
+        shot = tmp_path / "page-bargein.png"
+        stats = await _in_chromium(f"http://127.0.0.1:{port}/", microphone_file(tmp_path / "cut_in.wav", cut_in=True), tmp_path / "p3", shot, 2)
+        said = [t["text"].lower() for t in stats["transcripts"] if t["role"] == "user"]
+        assert len(said) == 2 and "clubs" in said[1], stats
+        assert stats["clears"] >= 1 and "(interrupted)" in stats["on_screen"], stats
+        assert stats["received"] > stats["played"], "the clear dropped audio that had arrived but not played"
+        assert [t["text"] for t in stats["transcripts"] if t["role"] == "agent"][-1] == REPLY, stats
 
 
-async def _in_chromium(url: str, mic: Path, profile: Path, screenshot: Path) -> dict[str, Any]:
+async def _in_chromium(url: str, mic: Path, profile: Path, screenshot: Path, answers: int = 1) -> dict[str, Any]:
     debug_port = free_port()
     browser = await asyncio.create_subprocess_exec(
         str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -116,13 +132,13 @@ async def _in_chromium(url: str, mic: Path, profile: Path, screenshot: Path) -> 
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        return await _talk(await page_target(debug_port, url), screenshot)
+        return await _talk(await page_target(debug_port, url), screenshot, answers)
     finally:
         browser.terminate()
         await asyncio.wait_for(browser.wait(), 10)
 
 
-async def _talk(target: str, screenshot: Path) -> dict[str, Any]:
+async def _talk(target: str, screenshot: Path, answers: int) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http, http.ws_connect(target, max_msg_size=0) as ws:
         devtools = DevTools(ws)
         for _ in range(50):
@@ -131,9 +147,10 @@ async def _talk(target: str, screenshot: Path) -> dict[str, Any]:
             await asyncio.sleep(0.1)  # the page is loading
         await devtools.evaluate("document.getElementById('start').click()")
         stats: dict[str, Any] = {}
-        for _ in range(150):  # up to 30 s: speech at 2 s, the answer a second later
+        for _ in range(200):  # up to 40 s: speech at 2 s, the answer a second later
             stats = await devtools.evaluate("JSON.parse(JSON.stringify(window.voiceAgent))")
-            if stats["played"] > 22050 and any(t["role"] == "agent" for t in stats["transcripts"]):
+            heard = sum(t["role"] == "agent" for t in stats["transcripts"])
+            if heard >= answers and stats["played"] > 22050 and stats["state"] == "listening":
                 break
             await asyncio.sleep(0.2)  # polling the page
         stats["on_screen"] = await devtools.evaluate("document.getElementById('log').innerText")

@@ -5,7 +5,9 @@
 
 const $ = (id) => document.getElementById(id);
 // What the page did, for anyone to read (the tests do): never the agent's own account.
-const stats = (window.voiceAgent = { state: "stopped", transcripts: [], latencies: [], played: 0, framesSent: 0, closed: null });
+const stats = (window.voiceAgent = {
+  state: "stopped", transcripts: [], latencies: [], received: 0, played: 0, clears: 0, framesSent: 0, closed: null,
+});
 let session = null;
 
 function say(cls, text) {
@@ -94,8 +96,9 @@ async function onMessage(m) {
     stats.latencies.push(m.ms);
     say("note", `(${Math.round(m.ms)} ms to first audio)`);
   } else if (m.type === "interrupted") {
-    say("note", "(interrupted)");
+    say("note", m.heard ? `(interrupted; you heard: "${m.heard}")` : "(interrupted)");
   } else if (m.type === "clear") {
+    stats.clears++;
     session?.player?.port.postMessage("clear");
   } else if (m.type === "error") {
     say("error", m.message);
@@ -105,6 +108,7 @@ async function onMessage(m) {
 function onAudio(buffer) {
   if (!session?.player) return;
   const pcm = new Int16Array(buffer);
+  stats.received += pcm.length;
   const samples = new Float32Array(pcm.length);
   for (let i = 0; i < pcm.length; i++) samples[i] = pcm[i] / 32768;
   session.player.port.postMessage(samples.buffer, [samples.buffer]);
