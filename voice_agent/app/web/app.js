@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 // What the page did, for anyone to read (the tests do): never the agent's own account.
 const stats = (window.voiceAgent = {
-  state: "stopped", transcripts: [], latencies: [], received: 0, played: 0, clears: 0, framesSent: 0, closed: null,
+  state: "stopped", transcripts: [], latencies: [], received: 0, played: 0, queued: 0, clears: 0, framesSent: 0, closed: null,
 });
 let session = null;
 
@@ -85,7 +85,7 @@ async function onMessage(m) {
     await playback.audioWorklet.addModule("worklet.js");
     const player = new AudioWorkletNode(playback, "playback");
     player.connect(playback.destination);
-    player.port.onmessage = (e) => (stats.played = e.data.played);
+    player.port.onmessage = (e) => Object.assign(stats, { played: e.data.played, queued: e.data.queued });
     Object.assign(session, { playback, player });
   } else if (m.type === "state") {
     setState(m.state);
