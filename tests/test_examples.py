@@ -1,0 +1,259 @@
+"""The examples, run headless on recorded speech with real models and the loopback LLM server,
+judged from the audio they produce; and a user's own node run by `voice-agent demo --node`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from conftest import SPEECH
+
+from examples import card_node, drive_node, embedded, translate_node
+from voice_agent import Config, TextChunk, ToolResult, read_audio
+from voice_agent.app.demo import run_demo
+from voice_agent.conversation.history import INTERRUPTED_MARK
+from voice_agent.conversation.parts import Parts
+from voice_agent.conversation.transcript import load
+from voice_agent.core.config import LLMConfig
+from voice_agent.core.events import SentenceChunk
+from voice_agent.measure.scripted_llm import ScriptedLLM
+from voice_agent.measure.wer import normalize
+from voice_agent.stages.llm import OpenAIChat
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tts import Synthesizer
+from voice_agent.testing import no_leaked_tasks
+
+ROOT = Path(__file__).resolve().parent.parent
+CFG = Config()
+
+
+@pytest.fixture(scope="module")
+def stt() -> Transcriber:
+    return Transcriber(CFG.stt, CFG.models_dir)
+
+
+@pytest.fixture(scope="module")
+def tts() -> Synthesizer:
+    return Synthesizer(CFG.tts, CFG.models_dir, CFG.audio.output_rate)
+
+
+def with_node(server: ScriptedLLM, node: str) -> Config:
+    return Config(llm=LLMConfig(base_url=server.base_url, api_key="k", model="scripted", backend="openai", node=node))
+
+
+def parts_for(cfg: Config, stt: Transcriber, tts: Synthesizer) -> Parts:
+    return Parts(stt=stt, tts=tts, llm=OpenAIChat(cfg.llm))
+
+
+def tracks(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The user's and the agent's channel of a demo output, at 16 kHz."""
+    audio, rate = sf.read(str(path), dtype="float32")
+    user, agent = (soxr.resample(audio[:, i], rate, 16000).astype(np.float32) for i in (0, 1))
+    return user, agent
+
+
+def heard(stt: Transcriber, audio: np.ndarray) -> list[str]:
+    return normalize(stt.transcribe_sync(audio).text)
+
+
+def share_found(said: str, words: list[str]) -> float:
+    wanted = normalize(said)
+    return sum(w in words for w in wanted) / len(wanted)
+
+
+async def demo(cfg: Config, stt: Transcriber, tts: Synthesizer, inputs: list[str], out: Path, fast: bool = True, events=None):
+    parts = parts_for(cfg, stt, tts)
+    try:
+        async with no_leaked_tasks():
+            return await run_demo(cfg, parts, [read_audio(SPEECH / f) for f in inputs], out, fast=fast, tap=events)
+    finally:
+        await parts.llm.aclose()
+
+
+# --- the four examples ------------------------------------------------------------------
+
+
+async def test_card_node_answers_from_its_table_in_pieces_without_an_llm(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
+    seen: list[object] = []
+    async with ScriptedLLM() as server:
+        cfg = with_node(server, "examples.card_node:card_facts")
+        result = await demo(cfg, stt, tts, ["ps_cards_003.wav", "ps_goforward.wav"], tmp_path / "out.wav", events=seen.append)
+        assert not server.requests, "no LLM was asked"
+    first, second = result.report["turns"]
+    assert first["agent_text"] == "The seven of clubs is a black card worth 7 points. "
+    assert second["agent_text"] == "I only know playing cards. Name one, like the seven of clubs."
+    assert sum(isinstance(e, TextChunk) and e.text.startswith("The seven") for e in seen) == 1
+    assert sum(isinstance(e, TextChunk) for e in seen) >= 3, "the answer streamed in pieces"
+    _, agent = tracks(tmp_path / "out.wav")
+    assert share_found(first["agent_text"] + second["agent_text"], heard(stt, agent)) >= 0.7
+
+
+async def test_translate_node_answers_with_the_llms_translation(
+    tmp_path: Path, stt: Transcriber, tts: Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRANSLATE_TO", "Spanish")
+    async with ScriptedLLM() as server:
+        server.when("forward", "Avanza diez metros.")
+        cfg = with_node(server, "examples.translate_node:translate")
+        result = await demo(cfg, stt, tts, ["ps_goforward.wav"], tmp_path / "out.wav")
+        (request,) = server.requests
+    (turn,) = result.report["turns"]
+    assert turn["agent_text"] == "Avanza diez metros."
+    assert request["messages"] == [
+        {"role": "system", "content": translate_node.instructions("Spanish")},
+        {"role": "user", "content": turn["user_text"]},
+    ]
+    assert "tools" not in request, "a translator calls no tools"
+    assert result.agent.history.turns[-1] == {"role": "assistant", "content": "Avanza diez metros."}
+    _, agent = tracks(tmp_path / "out.wav")
+    voiced = np.abs(agent) > 0.02
+    assert voiced.sum() > 0.5 * 16000, "the translation was spoken"
+
+
+async def test_drive_node_talks_while_its_tool_runs(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
+    """Real time: the drive takes 1.5 s; what it said before the call plays first, then the filler, then the result."""
+    drive_node.robot.position = 0
+    seen: list[object] = []
+    async with ScriptedLLM() as server:
+        cfg = with_node(server, "examples.drive_node:driver")
+        result = await demo(cfg, stt, tts, ["ps_goforward.wav"], tmp_path / "out.wav", fast=False, events=seen.append)
+    (turn,) = result.report["turns"]
+    assert turn["agent_text"] == "Driving forward 10 meters. Arrived. I am 10 meters from the start."
+    assert drive_node.robot.position == 10
+    (call,) = [e for e in seen if isinstance(e, ToolResult)]
+    assert call.name == "drive" and call.content == "10 meters from the start"
+    spoken = [e.text for e in seen if isinstance(e, SentenceChunk)]
+    assert spoken == ["Driving forward 10 meters.", "One moment.", "Arrived.", "I am 10 meters from the start."]
+    _, agent = tracks(tmp_path / "out.wav")
+    words = heard(stt, agent)
+    # Said in this order: the words before the call, the filler while it ran, then its result.
+    order = [words.index(w) for w in ("meters", "moment", "start")]
+    assert order == sorted(order), words
+
+
+async def test_embedded_agent_with_its_own_source_and_sink(stt: Transcriber) -> None:
+    async with ScriptedLLM() as server:
+        server.push("Moving forward ten meters now.")
+        cfg = Config(llm=LLMConfig(base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
+        async with no_leaked_tasks():
+            conversation, line = await embedded.converse([read_audio(SPEECH / "ps_goforward.wav")], cfg)
+    user, assistant = conversation
+    assert "forward" in user["content"].lower()
+    assert assistant == {"role": "assistant", "content": "Moving forward ten meters now."}
+    starts = [start for start, _ in line.sent]
+    assert starts == sorted(starts) and starts[0] > 0
+    voice = np.concatenate([chunk.samples for _, chunk in line.sent]).astype(np.float32) / 32768
+    spoken = soxr.resample(voice, line.sent[0][1].sample_rate, 16000).astype(np.float32)
+    assert share_found(assistant["content"], heard(stt, spoken)) >= 0.7
+
+
+def test_examples_run_as_scripts() -> None:
+    """Each example file is runnable; a bad argument is one line, not a traceback."""
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "embedded.py")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and proc.stderr.strip() == "usage: python examples/embedded.py SPEECH.wav [MORE.wav ...]"
+    for name in ("card_node", "translate_node", "drive_node"):
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / f"{name}.py"), "--input", "nope.wav"], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 2 and proc.stderr.strip() == "error: input file not found: nope.wav", proc.stderr
+    assert card_node.cards_in("Eight of spades, 4 of clubs and the joker") == [("eight", "spades"), ("four", "clubs")]
+    assert [drive_node.parse(t) for t in ("Go forward 10 meters.", "back three metres", "go left")] == [10, -3, None]
+
+
+# --- the acceptance line: your own node, talked over, history cut to what was heard ----------
+
+CHAPTERS = [
+    "Once upon a time there was a small robot who lived in a quiet workshop by the sea.",
+    "Every morning it polished the windows and counted the boats in the harbour.",
+    "One day a storm came over the hills and the robot closed every shutter.",
+]
+STORY_NODE = f"""
+import asyncio
+import logging
+
+log = logging.getLogger("storyteller")
+CHAPTERS = {CHAPTERS!r}
+
+
+async def story(turn):
+    # An endless story: only talking over it stops it.
+    if "club" in turn.user_text.lower():
+        yield "That is a fine card."
+        return
+    told = 0
+    try:
+        while True:
+            yield CHAPTERS[told % len(CHAPTERS)] + " "
+            told += 1
+            await asyncio.sleep(0.5)  # writing the next chapter
+    finally:
+        log.warning("story closed after %d chapters in %s", told, asyncio.current_task().get_name())
+"""
+
+
+def segments(active: np.ndarray, gap_s: float = 0.3) -> list[tuple[int, int]]:
+    """(start, end) sample spans where `active`, merging gaps shorter than `gap_s`."""
+    idx = np.flatnonzero(active)
+    if not len(idx):
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > gap_s * 16000)
+    starts = [idx[0], *idx[breaks + 1]]
+    ends = [*idx[breaks], idx[-1]]
+    return list(zip(starts, ends, strict=True))
+
+
+def test_a_users_own_node_is_talked_over_and_the_history_keeps_what_was_heard(tmp_path: Path, stt: Transcriber) -> None:
+    pkg = tmp_path / "storyteller"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "nodes.py").write_text(STORY_NODE)
+    server = ScriptedLLM().start_in_thread()  # not used by the node; keeps the embedded LLM from loading
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "voice_agent", "demo", "--node", "storyteller.nodes:story",
+             "--input", str(SPEECH / "ps_goforward.wav"), "--input", str(SPEECH / "ps_cards_003.wav"),
+             "--interrupt-after", "1.0", "--transcript", "talk.jsonl", "--output", "out.wav", "--report", "report.json"],
+            cwd=tmp_path,  # the node's package is found in the current folder
+            env={**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        server.stop_thread()
+    assert proc.returncode == 0, proc.stderr
+    closed = [line for line in proc.stderr.splitlines() if "story closed" in line]
+    assert len(closed) == 1 and closed[0].endswith("in route:llm"), proc.stderr  # cancelled in its route, at once
+    first, second = json.loads((tmp_path / "report.json").read_text())["turns"]
+    assert first["interrupted"] and second["agent_text"] == "That is a fine card."
+
+    history, _ = load(tmp_path / "talk.jsonl")
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    cut = history[1]["content"]
+    assert cut.endswith(INTERRUPTED_MARK)
+    kept = cut.removesuffix(INTERRUPTED_MARK)
+    story = normalize(" ".join(CHAPTERS))
+    assert 0 < len(normalize(kept)) < len(story)
+    assert normalize(kept) == story[: len(normalize(kept))], "the history keeps the start of the story, nothing more"
+
+    # From the recording: the agent was speaking when the user began, and had stopped before they finished.
+    user, agent = tracks(tmp_path / "out.wav")
+    said = segments(np.abs(user) > 0.02)
+    talk_over = next(s for s in said if s[0] > segments(np.abs(agent) > 0.02)[0][0])
+    agent_on = np.abs(agent) > 0.02
+    assert agent_on[talk_over[0] - 3200 : talk_over[0]].any(), "the agent was talking when the user started"
+    assert not agent_on[talk_over[1] : talk_over[1] + 4800].any(), "and was silent when they finished"
+    # What the history says was heard is what the recording holds of the story.
+    story_audio = agent[: talk_over[1]]
+    words = heard(stt, story_audio)
+    assert share_found(kept, words) >= 0.7, (kept, words)
+    # The history credits a cut piece's words by the share of it that played, rounded down, so it
+    # may claim a word or two less than was heard, never more; the story's later words were not heard.
+    margin = len(normalize(kept)) + 3
+    later = set(story[margin:]) - set(story[:margin])
+    assert not later & set(words), (kept, words)
