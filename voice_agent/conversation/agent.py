@@ -91,6 +91,8 @@ class _Reply:
 
 
 class Agent:
+    """A voice session: `listen` to a source, answer on a sink; every event flows on `bus`."""
+
     def __init__(self, parts: Parts, history: History, sink: Sink, cfg: Config | None = None, node: Node | None = None) -> None:
         """`cfg` gives the barge-in, tool and apology settings (defaults if None); `node` makes
         the replies (default: `[llm] node` in `cfg`, else the LLM; see `node.py`)."""

@@ -124,6 +124,8 @@ class ToolsConfig:
 
 @dataclass
 class Config:
+    """All settings, one dataclass per section (`cfg.llm`, `cfg.vad`, ...); see `load_config`."""
+
     llm: LLMConfig = field(default_factory=LLMConfig)
     vad: VADConfig = field(default_factory=VADConfig)
     stt: STTConfig = field(default_factory=STTConfig)
@@ -139,6 +141,7 @@ class Config:
 
 
 def load_config(path: str | Path | None = None) -> Config:
+    """The defaults, overridden by the TOML file at `path` if given; a bad file is a one-line `ConfigError`."""
     config = Config()
     if path is None:
         return config
