@@ -44,3 +44,28 @@ def test_the_readme_uses_the_public_names() -> None:
         if line.startswith("from voice_agent import "):
             names = [n.strip() for n in line.removeprefix("from voice_agent import ").split(",")]
             assert set(names) <= PUBLIC, line
+
+
+async def test_the_readme_node_example_runs(llm_server, llm_config) -> None:
+    """The example in "Your own node", run through the harness against the loopback LLM."""
+    from voice_agent.conversation.node import run_node
+    from voice_agent.stages.llm import OpenAIChat, ToolUse
+    from voice_agent.stages.tools import Toolbox
+
+    text = (Path(voice_agent.__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Your own node", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README's example
+    node = namespace["polite"]
+    llm_server.push("Hello to you.")
+    chat = OpenAIChat(llm_config)
+    try:
+        replies = []
+        for words in ("How is the weather?", "Hi there"):
+            turn = voice_agent.Turn(words, [{"role": "user", "content": words}], 1, chat, ToolUse(Toolbox([])))
+            replies.append([c async for c in run_node(node, turn)][-1])
+    finally:
+        await chat.aclose()
+    assert [r.text for r in replies] == ["I can't see outside, but I hope it's sunny.", "Hello to you. Anything else?"]
+    assert len(llm_server.requests) == 1, "the weather was answered without the LLM"
