@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -224,3 +225,22 @@ def test_a_bad_node_spec_is_one_line(user_package: str, spec: str, message: str)
     with pytest.raises(NodeError) as err:
         load_node(spec)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["bench"]])
+def test_a_bad_node_on_any_command_is_one_line_and_exit_2(tmp_path: Path, command: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "voice_agent", *command, "--node", "nosuch.mod:answer"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: node 'nosuch.mod:answer': cannot import nosuch.mod (No module named 'nosuch')", proc.stderr
+
+
+def test_a_bad_node_in_the_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "mynode.py").write_text("def answer(turn):\n    return 'hi'\n")
+    (tmp_path / "va.toml").write_text('[llm]\nnode = "mynode:answer"\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "voice_agent", "demo", "--config", "va.toml"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: node 'mynode:answer' is not an async generator function (async def with yield)", proc.stderr
