@@ -3,10 +3,12 @@ judged from the audio they produce; and a user's own node run by `voice-agent de
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +16,18 @@ import pytest
 import soundfile as sf
 import soxr
 from conftest import SPEECH
+from timeline import Seen, converse, finished
 
 from examples import card_node, drive_node, embedded, translate_node
-from voice_agent import Config, TextChunk, ToolResult, read_audio
+from voice_agent import Agent, Config, TextChunk, ToolResult, Turn, read_audio
+from voice_agent.audio.source import Pause, Say, Step, Until
 from voice_agent.app.demo import run_demo
 from voice_agent.conversation.history import INTERRUPTED_MARK
 from voice_agent.conversation.parts import Parts
 from voice_agent.conversation.transcript import load
 from voice_agent.core.config import LLMConfig
-from voice_agent.core.events import SentenceChunk
+from voice_agent.core.events import AgentSpeechSent, SentenceChunk
+from voice_agent.core.timeline import WallClock
 from voice_agent.measure.scripted_llm import ScriptedLLM
 from voice_agent.measure.wer import normalize
 from voice_agent.stages.llm import OpenAIChat
@@ -165,6 +170,61 @@ def test_examples_run_as_scripts() -> None:
         assert proc.returncode == 2 and proc.stderr.strip() == "error: input file not found: nope.wav", proc.stderr
     assert card_node.cards_in("Eight of spades, 4 of clubs and the joker") == [("eight", "spades"), ("four", "clubs")]
     assert [drive_node.parse(t) for t in ("Go forward 10 meters.", "back three metres", "go left")] == [10, -3, None]
+
+
+# --- a node inside a session: talked over, or failing ----------------------------------------------
+
+closed: list[tuple[str, int]] = []
+
+
+async def endless(turn: Turn) -> AsyncIterator[str]:
+    """Tells the story until talked over; answers a card at once."""
+    if "club" in turn.user_text.lower():
+        yield "That is a fine card."
+        return
+    told = 0
+    try:
+        while True:
+            yield CHAPTERS[told % len(CHAPTERS)] + " "
+            told += 1
+            await asyncio.sleep(0.5)  # writing the next chapter
+    finally:
+        closed.append((asyncio.current_task().get_name(), told))
+
+
+async def broken(turn: Turn) -> AsyncIterator[str]:
+    yield "Let me see. "
+    raise KeyError("no such card")
+
+
+async def test_a_talked_over_node_is_closed_in_its_route_and_leaves_no_task(stt: Transcriber, tts: Synthesizer) -> None:
+    closed.clear()
+    cfg = Config(llm=LLMConfig(node=f"{__name__}:endless"))
+    async with ScriptedLLM() as server:
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
+            return [Pause(0.3), Say(read_audio(SPEECH / "ps_goforward.wav")), Until(playing, hold_s=1.0),
+                    Say(read_audio(SPEECH / "ps_cards_003.wav")), finished(agent, seen, "That is a fine card.")]  # fmt: skip
+
+        agent, seen, sink = await converse(server, (stt, tts), script, cfg)  # inside no_leaked_tasks()
+        assert not server.requests, "the node answered alone"
+    assert [name for name, _ in closed] == ["route:llm"], closed
+    (cut,) = agent.interruptions
+    roles = [m["role"] for m in agent.history.turns]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    assert agent.history.turns[1]["content"] == f"{cut.heard}{INTERRUPTED_MARK}"
+    assert agent.history.turns[3]["content"] == "That is a fine card."
+
+
+async def test_a_failing_node_drops_the_turn_with_the_apology(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
+    async with ScriptedLLM() as server:
+        result = await demo(with_node(server, f"{__name__}:broken"), stt, tts, ["ps_cards_003.wav"], tmp_path / "out.wav")
+    (turn,) = result.report["turns"]
+    assert turn["error"] == f"the node {__name__}:broken failed: KeyError: 'no such card'"
+    assert result.agent.history.turns == [], "the turn is dropped: the user can ask again"
+    _, agent = tracks(tmp_path / "out.wav")
+    assert share_found(CFG.apology, heard(stt, agent)) >= 0.7
 
 
 # --- the acceptance line: your own node, talked over, history cut to what was heard ----------
