@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from voice_agent.conversation.node import NodeError, Turn, llm_node, load_node, resolve_node, run_node
+from voice_agent.conversation.node import NodeError, Turn, check_node, llm_node, load_node, resolve_node, run_node
 from voice_agent.core.config import Config, LLMConfig
 from voice_agent.core.events import AgentResponse, AudioChunk, Filler, ResponseDone, TextChunk, ToolCall, ToolResult, Transcript
 from voice_agent.core.routes import Bus
@@ -244,3 +244,19 @@ def test_a_bad_node_in_the_config_is_one_line_and_exit_2(tmp_path: Path) -> None
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: node 'mynode:answer' is not an async generator function (async def with yield)", proc.stderr
+
+
+async def test_a_node_gets_its_own_copy_of_the_messages_and_may_be_a_partial() -> None:
+    import functools
+
+    history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
+
+    async def rewrite(turn: Turn, suffix: str) -> AsyncIterator[str]:
+        turn.messages[-1]["content"] += suffix  # harmless: the history is not the node's to change
+        yield turn.messages[-1]["content"]
+
+    node = check_node(functools.partial(rewrite, suffix="!"), "partial")
+    turn = Turn("hello", history, 1, None, ToolUse(Toolbox([])))  # type: ignore[arg-type]
+    out = await collect(node, turn)
+    assert out[0] == TextChunk(1, "hello!")
+    assert history[-1]["content"] == "hello"

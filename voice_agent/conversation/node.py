@@ -19,6 +19,7 @@ the LLM fails. The built-in node, `llm_node`, is written the same way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import itertools
 import json
@@ -55,6 +56,9 @@ class Turn:
     tools: ToolUse  # the enabled tools and how calls run (filler, timeout, barge-in)
     _committed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _call_ids: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    def __post_init__(self) -> None:
+        self.messages = [dict(m) for m in self.messages]  # the node's own copy: the history is the harness's
 
     @property
     def speculative(self) -> bool:
@@ -131,6 +135,7 @@ async def run_node(node: Node, turn: Turn) -> AsyncIterator[AgentResponse]:
     except Exception as exc:  # noqa: BLE001 - the node is user code: its failure drops the turn, not the session
         error = str(exc) if isinstance(exc, LLMError) else f"the node {node_name(node)} failed: {type(exc).__name__}: {exc}"
         log.error("turn dropped: %s", error)
+        log.debug("where the node failed", exc_info=True)  # for the node's author: --log-level DEBUG
         yield ResponseDone(rid, "".join(said), error=error)
         return
     yield ResponseDone(rid, "".join(said))
@@ -151,7 +156,8 @@ def node_name(node: Node) -> str:
 
 def check_node(node: Any, where: str) -> Node:
     """`node` if it is an async generator function (or an object whose `__call__` is one)."""
-    fn = node if inspect.isfunction(node) or inspect.ismethod(node) else getattr(node, "__call__", None)
+    fn = node.func if isinstance(node, functools.partial) else node
+    fn = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", None)
     if not inspect.isasyncgenfunction(fn):
         raise NodeError(f"node '{where}' is not an async generator function (async def with yield)")
     return node  # type: ignore[no-any-return]
