@@ -17,6 +17,8 @@ import soundfile as sf
 import soxr
 from conftest import SPEECH
 from timeline import Seen, converse, finished
+from test_live import heard_words
+from virtual_room import AgentProcess, VirtualRoom
 
 from examples import card_node, drive_node, embedded, translate_node
 from voice_agent import Agent, Config, TextChunk, ToolResult, Turn, read_audio
@@ -25,6 +27,7 @@ from voice_agent.app.demo import run_demo
 from voice_agent.conversation.history import INTERRUPTED_MARK
 from voice_agent.conversation.parts import Parts
 from voice_agent.conversation.transcript import load
+from voice_agent.core._compat import timeout
 from voice_agent.core.config import LLMConfig
 from voice_agent.core.events import AgentSpeechSent, SentenceChunk
 from voice_agent.core.timeline import WallClock
@@ -178,9 +181,9 @@ closed: list[tuple[str, int]] = []
 
 
 async def endless(turn: Turn) -> AsyncIterator[str]:
-    """Tells the story until talked over; answers a card at once."""
-    if "club" in turn.user_text.lower():
-        yield "That is a fine card."
+    """Tells the story until talked over; then answers at once."""
+    if any(m["role"] == "assistant" for m in turn.messages):
+        yield "All right, the story can wait."
         return
     told = 0
     try:
@@ -205,7 +208,7 @@ async def test_a_talked_over_node_is_closed_in_its_route_and_leaves_no_task(stt:
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
             playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
             return [Pause(0.3), Say(read_audio(SPEECH / "ps_goforward.wav")), Until(playing, hold_s=1.0),
-                    Say(read_audio(SPEECH / "ps_cards_003.wav")), finished(agent, seen, "That is a fine card.")]  # fmt: skip
+                    Say(read_audio(SPEECH / "ps_cards_003.wav")), finished(agent, seen, "All right, the story can wait.")]  # fmt: skip
 
         agent, seen, sink = await converse(server, (stt, tts), script, cfg)  # inside no_leaked_tasks()
         assert not server.requests, "the node answered alone"
@@ -214,7 +217,7 @@ async def test_a_talked_over_node_is_closed_in_its_route_and_leaves_no_task(stt:
     roles = [m["role"] for m in agent.history.turns]
     assert roles == ["user", "assistant", "user", "assistant"]
     assert agent.history.turns[1]["content"] == f"{cut.heard}{INTERRUPTED_MARK}"
-    assert agent.history.turns[3]["content"] == "That is a fine card."
+    assert agent.history.turns[3]["content"] == "All right, the story can wait."
 
 
 async def test_a_failing_node_drops_the_turn_with_the_apology(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
@@ -243,9 +246,9 @@ CHAPTERS = {CHAPTERS!r}
 
 
 async def story(turn):
-    # An endless story: only talking over it stops it.
-    if "club" in turn.user_text.lower():
-        yield "That is a fine card."
+    # An endless story, told once: only talking over it stops it.
+    if any(m["role"] == "assistant" for m in turn.messages):
+        yield "All right, the story can wait."
         return
     told = 0
     try:
@@ -269,11 +272,46 @@ def segments(active: np.ndarray, gap_s: float = 0.3) -> list[tuple[int, int]]:
     return list(zip(starts, ends, strict=True))
 
 
-def test_a_users_own_node_is_talked_over_and_the_history_keeps_what_was_heard(tmp_path: Path, stt: Transcriber) -> None:
-    pkg = tmp_path / "storyteller"
+def story_package(folder: Path) -> None:
+    """A user's own package, `storyteller`, with the node `storyteller.nodes:story`."""
+    pkg = folder / "storyteller"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "nodes.py").write_text(STORY_NODE)
+
+
+def check_story_history(transcript: Path, exact: bool = True) -> str:
+    """The conversation on disk: the story cut to a start of it, marked; the card answered. What was kept.
+
+    `exact`: the kept words are the story's first words, in order. On live devices the speaker's
+    placement of pieces on the clock can be off (see the report of this test), so there only
+    the story's words, and fewer of them."""
+    history, _ = load(transcript)
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    cut = history[1]["content"]
+    assert cut.endswith(INTERRUPTED_MARK) and history[3]["content"] == "All right, the story can wait."
+    kept = normalize(cut.removesuffix(INTERRUPTED_MARK))
+    story = normalize(" ".join(CHAPTERS))
+    assert len(kept) < len(story) and set(kept) <= set(story)
+    if exact:
+        assert kept == story[: len(kept)], "the history keeps the start of the story, nothing more"
+    return cut.removesuffix(INTERRUPTED_MARK)
+
+
+def check_story_heard(kept: str, words: list[str]) -> None:
+    """`words` (recognised in the recording of the story) hold what the history kept, and nothing later.
+
+    The history credits a cut piece's words by the share of it that played, rounded down, so it
+    may claim a word or two less than was heard, never more."""
+    story = normalize(" ".join(CHAPTERS))
+    assert share_found(kept, words) >= 0.7 if kept else True, (kept, words)
+    margin = len(normalize(kept)) + 3
+    later = {w for w in story[margin:] if len(w) > 3} - set(story[:margin])  # "robot", "workshop", not "the"
+    assert not later & set(words), (kept, words)
+
+
+def test_a_users_own_node_is_talked_over_and_the_history_keeps_what_was_heard(tmp_path: Path, stt: Transcriber) -> None:
+    story_package(tmp_path)
     server = ScriptedLLM().start_in_thread()  # not used by the node; keeps the embedded LLM from loading
     try:
         proc = subprocess.run(
@@ -290,16 +328,10 @@ def test_a_users_own_node_is_talked_over_and_the_history_keeps_what_was_heard(tm
     closed = [line for line in proc.stderr.splitlines() if "story closed" in line]
     assert len(closed) == 1 and closed[0].endswith("in route:llm"), proc.stderr  # cancelled in its route, at once
     first, second = json.loads((tmp_path / "report.json").read_text())["turns"]
-    assert first["interrupted"] and second["agent_text"] == "That is a fine card."
+    assert first["interrupted"] and second["agent_text"] == "All right, the story can wait."
 
-    history, _ = load(tmp_path / "talk.jsonl")
-    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
-    cut = history[1]["content"]
-    assert cut.endswith(INTERRUPTED_MARK)
-    kept = cut.removesuffix(INTERRUPTED_MARK)
-    story = normalize(" ".join(CHAPTERS))
-    assert 0 < len(normalize(kept)) < len(story)
-    assert normalize(kept) == story[: len(normalize(kept))], "the history keeps the start of the story, nothing more"
+    kept = check_story_history(tmp_path / "talk.jsonl")
+    assert kept, "some of the story was heard"
 
     # From the recording: the agent was speaking when the user began, and had stopped before they finished.
     user, agent = tracks(tmp_path / "out.wav")
@@ -309,11 +341,64 @@ def test_a_users_own_node_is_talked_over_and_the_history_keeps_what_was_heard(tm
     assert agent_on[talk_over[0] - 3200 : talk_over[0]].any(), "the agent was talking when the user started"
     assert not agent_on[talk_over[1] : talk_over[1] + 4800].any(), "and was silent when they finished"
     # What the history says was heard is what the recording holds of the story.
-    story_audio = agent[: talk_over[1]]
-    words = heard(stt, story_audio)
-    assert share_found(kept, words) >= 0.7, (kept, words)
-    # The history credits a cut piece's words by the share of it that played, rounded down, so it
-    # may claim a word or two less than was heard, never more; the story's later words were not heard.
-    margin = len(normalize(kept)) + 3
-    later = set(story[margin:]) - set(story[:margin])
-    assert not later & set(words), (kept, words)
+    check_story_heard(kept, heard(stt, agent[: talk_over[1]]))
+
+
+async def heard_for(recording: Path, seconds: float) -> None:
+    """Return once the speaker's recording (still being written) holds `seconds` of the agent's voice."""
+    async with timeout(60):
+        while True:
+            data = recording.read_bytes() if recording.exists() else b""
+            body = data[data.find(b"data") + 8 :] if b"data" in data else b""
+            loud = np.flatnonzero(np.abs(np.frombuffer(body[: len(body) // 2 * 2], np.int16)) > 650)  # 0.02 of full scale
+            if len(loud) and loud[-1] - loud[0] >= seconds * 16000:
+                return
+            await asyncio.sleep(0.05)  # another process writes the file: look again
+
+
+async def grown_by(recording: Path, seconds: float) -> None:
+    """Return once the recording (16 kHz, 16 bit) holds `seconds` more than it does now."""
+    start = recording.stat().st_size
+    async with timeout(60):
+        while recording.stat().st_size - start < seconds * 32000:
+            await asyncio.sleep(0.05)  # another process writes the file: look again
+
+
+async def test_a_users_own_node_live_talked_over_in_a_virtual_room(tmp_path: Path, stt: Transcriber) -> None:
+    """`voice-agent --node` on (virtual) devices: the user hears the story start, then talks over it."""
+    story_package(tmp_path)
+    transcript, recording = tmp_path / "talk.jsonl", tmp_path / "speaker.wav"
+    room = VirtualRoom().start()
+    try:
+        async with ScriptedLLM() as server:
+            paths = os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")])
+            env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k", "PYTHONPATH": paths}
+            args = ("--node", "storyteller.nodes:story", "--transcript", str(transcript), "--headphones")  # no echo path here
+            agent = await AgentProcess(room, *args, env=env).start()
+            try:
+                at = await agent.wait_for(r"\[listening", seconds=120)
+                room.record_speaker(recording)
+                await room.say(SPEECH / "ps_goforward.wav")
+                at = await agent.wait_for(r"ms to first audio", at)
+                await heard_for(recording, 1.0)  # the user listens a moment, then talks over the story
+                await room.say(SPEECH / "ps_cards_003.wav")
+                cut = await agent.wait_for(r"\(interrupted\)", at)
+                await agent.wait_for(r"\(done speaking\)", await agent.wait_for(r"^agent: All right, the story can wait", cut))
+                await grown_by(recording, 3.0)  # parec writes in blocks: let the answer reach the file
+                room.stop_recording()
+                assert await agent.interrupt() == 130
+            finally:
+                await agent.kill()
+            assert not server.requests
+    finally:
+        room.stop()
+    closed = [line for line in agent.lines if "story closed" in line]
+    assert len(closed) == 1 and closed[0].endswith("in route:llm"), "\n".join(agent.lines)
+    kept = check_story_history(transcript, exact=False)
+    # From the recording: the story was heard, then the answer to the words that cut it off. (Whether
+    # the history's words match the recording is checked on the exact timeline of the demo above: on
+    # devices under load the speaker can stall and drop queued audio that the history counts as heard.)
+    words = heard_words(recording)  # reply by reply, split at silences
+    assert {w for w in normalize(" ".join(CHAPTERS)) if len(w) > 3} & set(words), words
+    assert share_found("All right, the story can wait.", words) >= 0.7, words
+    assert kept
