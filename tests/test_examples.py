@@ -103,6 +103,20 @@ async def test_card_node_answers_from_its_table_in_pieces_without_an_llm(tmp_pat
     assert share_found(first["agent_text"] + second["agent_text"], heard(stt, agent)) >= 0.7
 
 
+async def test_interrupt_after_waits_out_a_shorter_answer(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
+    """`demo --interrupt-after 30`: an answer that ends sooner is heard out, then the next clip is said."""
+    async with ScriptedLLM() as server:
+        cfg = with_node(server, "examples.card_node:card_facts")
+        parts = parts_for(cfg, stt, tts)
+        clips = [read_audio(SPEECH / f) for f in ("ps_cards_003.wav", "ps_cards_001.wav")]
+        try:
+            result = await run_demo(cfg, parts, clips, fast=True, interrupt_after_s=30)
+        finally:
+            await parts.llm.aclose()
+    assert [t["interrupted"] for t in result.report["turns"]] == [False, False]
+    assert result.report["turns"][1]["agent_text"] == "The ten of clubs is a black card worth 10 points. "
+
+
 async def test_translate_node_answers_with_the_llms_translation(
     tmp_path: Path, stt: Transcriber, tts: Synthesizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -65,12 +65,12 @@ async def run_demo(
     history, transcript = open_history(cfg)
     agent = Agent(parts, history, sink, cfg)
     vad = Vad(cfg.vad)
-    heard = Heard(clock)
-    agent.bus.tap(heard.observe)
     if interrupt_after_s is None:
         steps: Iterator[Step] | list[Step] = turn_taking(clips, agent_done=lambda: not agent.replying)
     else:
-        steps = talking_over(clips, lambda: not agent.replying, heard, interrupt_after_s)
+        starts = ReplyStarts(clock)
+        agent.bus.tap(starts.observe)
+        steps = talking_over(clips, lambda: not agent.replying, starts, interrupt_after_s)
     source = ScriptedSource(steps, vad.frame_len, clock)
     recorder = TurnRecorder(clock)
     agent.bus.tap(recorder.observe)
@@ -102,7 +102,7 @@ async def run_demo(
     return DemoResult(report, agent)
 
 
-class Heard:
+class ReplyStarts:
     """Where each reply's first audio started, on the timeline (a bus tap)."""
 
     def __init__(self, clock: WallClock | FrameClock) -> None:
@@ -121,7 +121,7 @@ class Heard:
         return self.clock.now() - latest >= seconds * SAMPLE_RATE
 
 
-def talking_over(clips: list[np.ndarray], agent_done: Callable[[], bool], heard: Heard, after_s: float) -> Iterator[Step]:
+def talking_over(clips: list[np.ndarray], agent_done: Callable[[], bool], starts: ReplyStarts, after_s: float) -> Iterator[Step]:
     """Like `turn_taking`, but each clip after the first cuts into the answer to the one before.
 
     A generator, so each wait is set up when the step before it has ended:
@@ -132,6 +132,6 @@ def talking_over(clips: list[np.ndarray], agent_done: Callable[[], bool], heard:
     for i, clip in enumerate(clips):
         yield Say(clip)
         if i + 1 < len(clips):
-            before = len(heard.starts)
-            yield Until(lambda: heard.new_reply_heard_for(before, after_s) or (len(heard.starts) > before and agent_done()), max_s=30)
+            before = len(starts.starts)
+            yield Until(lambda: starts.new_reply_heard_for(before, after_s) or (len(starts.starts) > before and agent_done()), max_s=30)
     yield Until(agent_done, hold_s=0.6)
