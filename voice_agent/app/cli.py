@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -48,6 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="TOOL",
         help="tools the LLM may call: time, calculate, package.module:function, or none (repeatable; default: time, calculate)",
     )
+    p.add_argument("--node", metavar="PKG.MOD:FN", help="your own reply node, an async generator function (see README)")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -66,6 +68,12 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--report", type=Path, metavar="REPORT.json")
     demo.add_argument("--mono", action="store_true", help="mix user and agent into one channel")
     demo.add_argument("--fast", action="store_true", help="faster than real time (latency figures are then not wall-clock)")
+    demo.add_argument(
+        "--interrupt-after",
+        type=float,
+        metavar="S",
+        help="speak each input after the first S seconds into the agent's answer to the one before (barge-in)",
+    )
     _common(demo)
     bench = sub.add_parser("bench", help="latency, barge-in and STT benchmark over recorded speech")
     bench.add_argument("--speech-dir", type=Path, default=DEFAULT_SPEECH, metavar="DIR", help="manifest.tsv + WAV files")
@@ -90,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def build_config(args: argparse.Namespace) -> Config:
+    if os.getcwd() not in sys.path:  # `--node mynode:answer` finds ./mynode.py, as `python -m` would
+        sys.path.insert(0, os.getcwd())
     cfg = load_config(args.config)
     llm = cfg.llm
     if args.model:
@@ -100,6 +110,12 @@ def build_config(args: argparse.Namespace) -> Config:
         llm = replace(llm, system_prompt=args.system_prompt)
     if args.embedded:
         llm = replace(llm, backend="embedded")
+    if args.node:
+        llm = replace(llm, node=args.node)
+    if llm.node:
+        from ..conversation.node import load_node
+
+        load_node(llm.node)  # a bad spec fails now, in one line, not after the models load
     if args.greeting:
         cfg = replace(cfg, greeting=args.greeting)
     if getattr(args, "transcript", None) or getattr(args, "resume", None):
@@ -128,11 +144,15 @@ async def _demo(args: argparse.Namespace, console: Console) -> int:
 
     # Read (and so check) the inputs before spending seconds on models.
     clips = [read_audio(p) for p in args.input or [default_input()]]
+    if args.interrupt_after is not None and (args.interrupt_after < 0 or len(clips) < 2):
+        raise ConfigError("--interrupt-after needs 0 or more seconds and at least two --input files")
     with console.status("loading models"):
         parts, llm_desc = build_parts(cfg)
     console.print(f"LLM: {llm_desc}", soft_wrap=True)
     try:
-        await run_demo(cfg, parts, clips, args.output, args.report, fast=args.fast, stereo=not args.mono, console=console)
+        await run_demo(
+            cfg, parts, clips, args.output, args.report, fast=args.fast, stereo=not args.mono, console=console, interrupt_after_s=args.interrupt_after
+        )
     finally:
         await close_parts(parts)
     return 0

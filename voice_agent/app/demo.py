@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,12 +19,13 @@ import numpy as np
 from rich.console import Console
 
 from ..audio.sink import TimelineSink
-from ..audio.source import ScriptedSource, turn_taking
+from ..audio.source import Pause, Say, ScriptedSource, Step, Until, turn_taking
 from ..conversation.agent import Agent, Parts
 from ..conversation.metrics import TurnRecorder
 from ..conversation.transcript import open_history
 from ..core._compat import TaskGroup
 from ..core.config import Config
+from ..core.events import SAMPLE_RATE, AgentSpeechSent
 from ..core.timeline import FrameClock, WallClock
 from ..stages.vad import Vad
 from .ui import View
@@ -52,15 +53,25 @@ async def run_demo(
     stereo: bool = True,
     console: Console | None = None,
     tap: Callable[[Any], None] | None = None,
+    interrupt_after_s: float | None = None,
 ) -> DemoResult:
-    """Each clip (16 kHz mono, see `audio_in.read_audio`) is one user turn; `tap` sees every event."""
+    """Each clip (16 kHz mono, see `audio_in.read_audio`) is one user turn; `tap` sees every event.
+
+    With `interrupt_after_s`, each clip after the first is spoken that long
+    into the agent's answer to the one before: the user talks over it."""
     console = console or Console(stderr=True)
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
     history, transcript = open_history(cfg)
     agent = Agent(parts, history, sink, cfg)
     vad = Vad(cfg.vad)
-    source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying), vad.frame_len, clock)
+    if interrupt_after_s is None:
+        steps: Iterator[Step] | list[Step] = turn_taking(clips, agent_done=lambda: not agent.replying)
+    else:
+        starts = ReplyStarts(clock)
+        agent.bus.tap(starts.observe)
+        steps = talking_over(clips, lambda: not agent.replying, starts, interrupt_after_s)
+    source = ScriptedSource(steps, vad.frame_len, clock)
     recorder = TurnRecorder(clock)
     agent.bus.tap(recorder.observe)
     agent.bus.tap(View(console, recorder, fancy=False).observe)
@@ -89,3 +100,38 @@ async def run_demo(
         report_path.write_text(json.dumps(report, indent=2))
         console.print(f"wrote the report to {report_path}")
     return DemoResult(report, agent)
+
+
+class ReplyStarts:
+    """Where each reply's first audio started, on the timeline (a bus tap)."""
+
+    def __init__(self, clock: WallClock | FrameClock) -> None:
+        self.clock = clock
+        self.starts: dict[int, int] = {}
+
+    def observe(self, event: Any) -> None:
+        if isinstance(event, AgentSpeechSent):
+            self.starts.setdefault(event.response_id, event.position)
+
+    def new_reply_heard_for(self, replies_before: int, seconds: float) -> bool:
+        """A reply begun after the first `replies_before` has been audible for `seconds`."""
+        if len(self.starts) <= replies_before:
+            return False
+        latest = list(self.starts.values())[-1]
+        return self.clock.now() - latest >= seconds * SAMPLE_RATE
+
+
+def talking_over(clips: list[np.ndarray], agent_done: Callable[[], bool], starts: ReplyStarts, after_s: float) -> Iterator[Step]:
+    """Like `turn_taking`, but each clip after the first cuts into the answer to the one before.
+
+    A generator, so each wait is set up when the step before it has ended:
+    it waits for a reply heard after that point (or one that ended sooner).
+    """
+    yield Pause(0.5)
+    yield Until(agent_done)  # the greeting, if any, is heard out
+    for i, clip in enumerate(clips):
+        yield Say(clip)
+        if i + 1 < len(clips):
+            before = len(starts.starts)
+            yield Until(lambda: starts.new_reply_heard_for(before, after_s) or (len(starts.starts) > before and agent_done()), max_s=30)
+    yield Until(agent_done, hold_s=0.6)

@@ -30,6 +30,8 @@ def estimate_tokens(message: dict[str, Any]) -> int:
 
 @dataclass
 class History:
+    """The conversation the LLM sees: system prompt, then whole exchanges, trimmed to a budget."""
+
     system_prompt: str
     max_turns: int = 20  # user messages kept (each with the replies after it)
     max_tokens: int = 3_000  # the system prompt and the kept messages, estimated

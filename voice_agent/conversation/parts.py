@@ -52,6 +52,7 @@ def stock_phrases(cfg: Config) -> list[str]:
 
 
 def build_parts(cfg: Config) -> tuple[Parts, str]:
+    """Load and warm up the models, the LLM and the tools of `cfg` (slow: once per program); and a line describing the LLM."""
     t0 = time.perf_counter()
     toolbox = build_toolbox(cfg)
     stt = Transcriber(cfg.stt, cfg.models_dir)
@@ -65,6 +66,7 @@ def build_parts(cfg: Config) -> tuple[Parts, str]:
 
 
 async def close_parts(parts: Parts) -> None:
+    """Close the LLM client and the models' worker threads."""
     await parts.llm.aclose()
     parts.stt.close()
     parts.tts.close()

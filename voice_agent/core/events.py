@@ -61,6 +61,8 @@ class UserResumed(Event):
 
 @dataclass(frozen=True)
 class Transcript(Event):
+    """What the user said in one turn, from `start` to `end` on the input clock."""
+
     text: str
     start: int
     end: int
@@ -80,6 +82,8 @@ class AgentResponse(Event):
 
 @dataclass(frozen=True)
 class TextChunk(AgentResponse):
+    """Words of a reply as they stream (what a node yields; a plain `str` becomes one)."""
+
     text: str
 
 
@@ -181,6 +185,8 @@ class ToolCall(AgentResponse):
 
 @dataclass(frozen=True)
 class ToolResult(AgentResponse):
+    """A tool call's outcome (`content` is its result, or the error if `is_error`)."""
+
     call_id: str
     name: str
     content: str

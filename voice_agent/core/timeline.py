@@ -59,6 +59,8 @@ class FrameClock:
 
 @dataclass
 class Placed:
+    """Where a sink will play a chunk of the agent's audio, on the input clock."""
+
     start: int  # input-clock position where this audio starts playing
     end: int
     chunk: AudioChunk
@@ -69,10 +71,15 @@ class Placed:
 
 
 class Source(Protocol):
+    """The user's audio: `frames()` yields (position on the input clock, 16 kHz mono float32 frame)."""
+
     def frames(self) -> AsyncIterator[tuple[int, np.ndarray]]: ...
 
 
 class Sink(Protocol):
+    """The agent's voice: `play` places a chunk (after what is queued), `playing` says whether
+    audio is still to be heard, `stop` silences it at once (barge-in) and returns where."""
+
     def play(self, chunk: AudioChunk) -> Placed: ...
 
     def playing(self) -> bool: ...
