@@ -156,7 +156,10 @@ class Recording:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.audio = read_audio(locate(name))
+        # Digital silence at either end is an editing artefact, not the room: drop it.
+        audio = read_audio(locate(name))
+        sound = np.flatnonzero(np.abs(audio) > 1e-6)
+        self.audio = audio[sound[0] : sound[-1] + 1] if len(sound) else audio
         self.db = window_db(self.audio)
         self.threshold = max(float(self.db.max()) - 25, float(np.percentile(self.db, 10)) + 15)
 
@@ -184,9 +187,10 @@ class Recording:
         the words, in recording order, tiled with crossfades."""
         extent = speech_extent(self.audio) or (0, 0)
         chunk = 5 * WIN
-        starts = [s for s in range(0, len(self.audio) - chunk, chunk) if s + chunk <= extent[0] or s >= extent[1]]
+        every = [s for s in range(0, len(self.audio) - chunk, chunk) if np.count_nonzero(self.audio[s : s + chunk]) > chunk // 2]
+        starts = [s for s in every if s + chunk <= extent[0] or s >= extent[1]]
         if len(starts) < 2:
-            starts = list(range(0, len(self.audio) - chunk, chunk))
+            starts = every
         level = {s: float(np.mean(self.db[s // WIN : s // WIN + 5])) for s in starts}
         quiet = sorted(sorted(starts, key=lambda s: level[s])[: max(2, len(starts) // 4)])
         out = np.zeros(0, np.float32)
