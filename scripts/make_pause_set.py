@@ -33,8 +33,10 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voice_agent.audio.source import read_audio  # noqa: E402
-from voice_agent.measure.judge import runs, speech_extent, window_db  # noqa: E402
+import itertools
+
+from voice_agent.audio.source import read_audio
+from voice_agent.measure.judge import runs, speech_extent, window_db
 
 RATE = 16000
 WIN = 160  # 10 ms
@@ -284,7 +286,7 @@ def measured_gaps_ms(audio: np.ndarray) -> list[int]:
     db = window_db(audio)
     threshold = max(float(db.max()) - 25, float(np.percentile(db, 10)) + 15)
     speech = runs(db > threshold, min_len=5)
-    return [(b - a) * 10 for (_, a), (b, _) in zip(speech, speech[1:]) if (b - a) >= 20]
+    return [(b - a) * 10 for (_, a), (b, _) in itertools.pairwise(speech) if (b - a) >= 20]
 
 
 def write(recordings: dict[str, Recording]) -> list[dict[str, str]]:

@@ -6,8 +6,8 @@ import csv
 
 import numpy as np
 import soundfile as sf
-
 from conftest import SPEECH
+
 from voice_agent.measure.judge import speech_extent
 
 PAUSES = SPEECH / "pauses"
