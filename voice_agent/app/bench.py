@@ -33,7 +33,14 @@ from rich.console import Console
 from rich.table import Table
 
 from ..audio.sink import TimelineSink
-from ..audio.source import AudioInputError, Pause, Say, ScriptedSource, Until, read_audio
+from ..audio.source import (
+    AudioInputError,
+    Pause,
+    Say,
+    ScriptedSource,
+    Until,
+    read_audio,
+)
 from ..conversation.agent import Agent, Parts
 from ..conversation.history import History
 from ..conversation.metrics import summary
