@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from conftest import SPEECH
 
-from voice_agent.app.bench import DEFAULT_REPLY, sentence_gaps
+from voice_agent.app.bench import DEFAULT_REPLY, load_manifest, load_manifests, reply_spans, sentence_gaps
 from voice_agent.conversation.metrics import summary
 from voice_agent.core.events import AudioChunk
 from voice_agent.core.timeline import Placed
@@ -96,3 +96,19 @@ def test_bench_with_a_bad_speech_dir_is_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error: no manifest.tsv")
+
+
+def test_a_manifest_may_list_files_in_subfolders_and_folders_add_up(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.wav").write_bytes((SPEECH / "ps_cards_001.wav").read_bytes())
+    (tmp_path / "manifest.tsv").write_text("file\ttranscript\nsub/a.wav\tten of clubs\n")
+    items = load_manifests([tmp_path, SPEECH])
+    assert items[0].name == f"{tmp_path.name}/sub/a.wav" and items[0].reference == "ten of clubs"
+    assert items[0].path.is_file() and len(items) == 1 + len(load_manifest(SPEECH))
+
+
+def test_reply_spans_are_what_the_sink_played_per_reply() -> None:
+    def at(rid: int, start: int, end: int) -> Placed:
+        return Placed(start, end, AudioChunk(rid, np.zeros(1, np.int16), 22050, "x"))
+
+    assert reply_spans([at(1, 0, 100), at(1, 400, 500), at(2, 900, 950), at(1, 100, 200)]) == [(0, 500), (900, 950)]
