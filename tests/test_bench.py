@@ -62,7 +62,7 @@ def test_bench_judges_the_recorded_conversation_and_writes_the_documented_json(t
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["recordings"] == 2 and len(result["per_recording"]) == 2
-    for key in ("unanswered", "premature", "answered_more_than_once", "words_passed_twice"):
+    for key in ("unanswered", "premature", "answered_more_than_once", "words_passed_twice", "words_carried_from_before", "no_speech_found"):
         assert isinstance(result[key], list), key
     rows = result["per_recording"]
     assert [r["file"] for r in rows] == ["speech/ps_librivox_sense_and_sensibility_0870.wav", "speech/ps_librivox_sense_and_sensibility_0880.wav"]

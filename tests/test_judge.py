@@ -14,6 +14,7 @@ from voice_agent.measure.judge import (
     Placement,
     Request,
     agent_replies,
+    carried,
     judge,
     received_words,
     repeated_phrases,
@@ -184,6 +185,14 @@ def test_words_passed_twice_are_found_and_words_said_twice_are_not() -> None:
     assert repeated_phrases("five five", "five five") == []
     assert repeated_phrases("had he married a more a amiable woman", "had he married a more a amiable woman") == []
     assert repeated_phrases("ten of clubs seven of clubs", "ten of clubs seven of clubs") == []
+    # Misheard the same way twice is not a copy; words carried over from the recording before are not either.
+    assert repeated_phrases("4. Queen of Cloves. 10 of Cloves.", "four queen of clubs ten of clubs") == []
+    jfk = "ask not what your country can do for you ask what you can do for your country"
+    assert repeated_phrases(jfk + " And Mr. John Dashwood had then leisure", "and mister john dashwood had then leisure", jfk) == []
+    assert repeated_phrases("go forward 10 meters. 10 meters.", "go forward ten meters") == ["ten meters"]
+    # The same sentence said in the recording before, and received twice now: passed twice.
+    same = "unless to be rather cold hearted and rather selfish"
+    assert repeated_phrases("I'd less to be rather cold-hearted. " + same, same, same) == ["to be rather cold hearted"]
 
 
 def test_the_judge_reports_duplicates_and_session_wer_from_the_server_log(voice: np.ndarray) -> None:
@@ -215,3 +224,11 @@ def test_a_slow_reply_with_a_long_silence_inside_is_one_answer_when_the_sink_say
     one_reply = [(start, start + ms(2700) + len(voice) - ms(1500))]
     v = judge(placement, agent, reply_spans=one_reply)[0]
     assert v.answers == 1 and v.answered and v.latency_ms is not None and 300 <= v.latency_ms <= 380
+
+
+def test_words_of_the_recording_before_arriving_late_are_reported() -> None:
+    jfk = "ask not what your country can do for you ask what you can do for your country"
+    assert carried("what you can do for your country. And Mr. John Dashwood", "and mister john dashwood", jfk)
+    assert not carried("And Mr. John Dashwood", "and mister john dashwood", jfk)
+    same = "go forward ten meters"
+    assert not carried("go forward 10 meters. 10 meters.", same, same)  # the same words said again: nothing to tell apart

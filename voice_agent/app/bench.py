@@ -297,9 +297,10 @@ def print_table(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"answered {result['answered']} of {result['recordings']} recordings; "
         f"unanswered {len(result['unanswered'])}, premature {len(result['premature'])}, "
-        f"answered more than once {len(result['answered_more_than_once'])}, words passed twice {len(result['words_passed_twice'])}"
+        f"answered more than once {len(result['answered_more_than_once'])}, words passed twice {len(result['words_passed_twice'])}, "
+        f"words of the recording before {len(result['words_carried_from_before'])}"
     )
-    for key in ("unanswered", "premature", "answered_more_than_once", "words_passed_twice"):
+    for key in ("unanswered", "premature", "answered_more_than_once", "words_passed_twice", "words_carried_from_before"):
         if result[key]:
             console.print(f"  {key}: {', '.join(result[key])}")
     table = Table(title="voice-agent bench (judged from the audio)")

@@ -78,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--tokens-per-s", type=float, default=30.0, help="the scripted LLM's streaming rate (0: all at once)")
     bench.add_argument("--reply", metavar="TEXT", help="the scripted LLM's reply (default: two sentences, 26 words, the first 13)")
     bench.add_argument("--json", type=Path, metavar="OUT.json")
+    bench.add_argument("--user-waits-s", type=float, default=1.5, metavar="S", help="the user speaks again once the agent has been quiet this long")
     bench.add_argument("--output", type=Path, metavar="OUT.wav", help="also write the judged conversation (user left, agent right)")
     bench.add_argument("--plot", type=Path, metavar="OUT.png")
     bench.add_argument("--limit", type=int, help="only the first N utterances")
@@ -175,7 +176,7 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
                 f"scripted loopback server: {len(reply.split())}-word reply, {args.tokens_per_s:g} tokens/s, "
                 f"time to first token {args.ttft_ms:g} ms"
             )
-        opts = BenchOptions(args.speech_dir, args.llm, args.ttft_ms, args.tokens_per_s, reply, args.bargein_trials, args.limit, output=args.output)
+        opts = BenchOptions(args.speech_dir, args.llm, args.ttft_ms, args.tokens_per_s, reply, args.bargein_trials, args.limit, gap_s=args.user_waits_s, output=args.output)
         try:
             if args.soak:
                 return await _soak(cfg, parts, opts, args, console, server)

@@ -168,6 +168,7 @@ class Verdict:
     received: str  # the words the LLM received for this recording
     repeated: list[str] = field(default_factory=list)  # phrases the LLM received more often than said
     reference: str = ""
+    carried: bool = False  # words of the recording before arrived in this one's window
 
     def as_dict(self) -> dict[str, Any]:
         ms = lambda s: None if s is None else round(s / RATE * 1000, 1)
@@ -183,29 +184,50 @@ class Verdict:
             "received": self.received,
             "repeated": self.repeated,
             "reference": self.reference,
+            "carried_from_before": self.carried,
         }
 
 
-def repeated_phrases(received: str, reference: str = "") -> list[str]:
+def repeated_phrases(received: str, reference: str = "", said_before: str = "") -> list[str]:
     """Phrases the LLM received more often than the user said them (words passed twice).
 
-    Any run of two or more words that occurs more often in `received` than in
-    `reference` (normalised as for WER), reported longest first with the
-    phrases inside it left out; and single words said back to back ("yes yes")
-    more often than the reference has them so.
+    A run of two or more words (normalised as for WER) counts when it occurs
+    more often in `received` than the user said it (in `reference`; plus
+    `said_before`, the recording before it, when its words were carried into
+    this one, as three of them in a row that `reference` lacks show), and `received` is longer than `reference` by at least the
+    extra copies (so a misheard word that happens to repeat, "of cloves ...
+    of cloves" for "of clubs ... of clubs", is not a copy). Reported longest
+    first, leaving out the phrases inside one already reported; single words
+    said back to back ("yes yes") count the same way.
     """
-    got, ref = normalize(received), normalize(reference)
+    got, ref, before = normalize(received), normalize(reference), normalize(said_before)
+    if not _carried(got, ref, before):
+        before = []
+    excess = len(got) - len(ref)
     found: list[tuple[str, ...]] = []
     for n in range(len(got) // 2, 1, -1):
-        grams, ref_grams = Counter(_grams(got, n)), Counter(_grams(ref, n))
+        grams = Counter(_grams(got, n))
+        said = Counter(_grams(ref, n)) + Counter(_grams(before, n))
         for gram, count in grams.items():
-            if count > max(1, ref_grams[gram]) and not any(_inside(gram, f) for f in found):
+            extra = count - max(1, said[gram])
+            if extra > 0 and excess >= n * extra and not any(_inside(gram, f) for f in found):
                 found.append(gram)
-    doubled, ref_doubled = Counter(_doubles(got)), Counter(_doubles(ref))
+    doubled, said_doubled = Counter(_doubles(got)), Counter(_doubles(ref)) + Counter(_doubles(before))
     for word, count in doubled.items():
-        if count > ref_doubled[word] and not any(word in f for f in found):
+        if count > said_doubled[word] and excess >= count - said_doubled[word] and not any(word in f for f in found):
             found.append((word,))
     return [" ".join(f) for f in found]
+
+
+def carried(received: str, reference: str, said_before: str) -> bool:
+    """Words of the recording before reached the LLM in this one's window (answered late, or joined to it)."""
+    return _carried(normalize(received), normalize(reference), normalize(said_before))
+
+
+def _carried(got: list[str], ref: list[str], before: list[str]) -> bool:
+    """Words of the recording before reached this one: three of them in a row that this one lacks."""
+    mine = set(_grams(ref, 3))
+    return bool((set(_grams(before, 3)) - mine) & set(_grams(got, 3)))
 
 
 def _grams(words: list[str], n: int) -> list[tuple[str, ...]]:
@@ -259,6 +281,7 @@ def judge(
     verdicts: list[Verdict] = []
     before: Request | None = None
     for i, p in enumerate(ordered):
+        said_before = ordered[i - 1].reference if i else ""
         stop = ordered[i + 1].start if i + 1 < len(ordered) else max(len(agent), p.start + len(p.audio))
         words, before = received_words(requests, p.start, stop, before)
         extent = speech_extent(p.audio)
@@ -273,7 +296,8 @@ def judge(
         verdicts.append(
             Verdict(
                 p.name, onset, end, bool(after), overlap > 0, round(overlap / RATE * 1000, 1), latency,
-                answers, words, repeated_phrases(words, p.reference), p.reference,
+                answers, words, repeated_phrases(words, p.reference, said_before), p.reference,
+                carried(words, p.reference, said_before),
             )
         )  # fmt: skip
     return verdicts
@@ -290,6 +314,7 @@ def summarize(verdicts: Sequence[Verdict]) -> dict[str, Any]:
         "no_speech_found": [v.name for v in verdicts if v.onset is None],
         "answered_more_than_once": [v.name for v in verdicts if v.answers > 1],
         "words_passed_twice": [v.name for v in verdicts if v.repeated],
+        "words_carried_from_before": [v.name for v in verdicts if v.carried],
         "response_latency_ms": summary([v.latency_ms for v in verdicts if v.latency_ms is not None]),
         "session_wer": round(wer([v.reference for v in spoken], [v.received for v in spoken]), 3) if spoken else None,
     }
