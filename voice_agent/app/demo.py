@@ -41,6 +41,8 @@ def default_input() -> Path:
 class DemoResult:
     report: dict[str, Any]
     agent: Agent
+    source: ScriptedSource  # what the user said, and where each clip started
+    sink: TimelineSink  # what the agent played, on the same timeline
 
 
 async def run_demo(
@@ -54,11 +56,14 @@ async def run_demo(
     console: Console | None = None,
     tap: Callable[[Any], None] | None = None,
     interrupt_after_s: float | None = None,
+    gap_s: float = 0.6,
 ) -> DemoResult:
-    """Each clip (16 kHz mono, see `audio_in.read_audio`) is one user turn; `tap` sees every event.
+    """Each clip (16 kHz mono, see `audio.source.read_audio`) is one user turn; `tap` sees every event.
 
-    With `interrupt_after_s`, each clip after the first is spoken that long
-    into the agent's answer to the one before: the user talks over it."""
+    The next clip starts once the agent has been quiet (nothing playing or being
+    prepared) for `gap_s` after the one before. With `interrupt_after_s`, each
+    clip after the first is spoken that long into the agent's answer to the one
+    before instead: the user talks over it."""
     console = console or Console(stderr=True)
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
@@ -66,7 +71,7 @@ async def run_demo(
     agent = Agent(parts, history, sink, cfg)
     vad = Vad(cfg.vad)
     if interrupt_after_s is None:
-        steps: Iterator[Step] | list[Step] = turn_taking(clips, agent_done=lambda: not agent.replying)
+        steps: Iterator[Step] | list[Step] = turn_taking(clips, agent_done=lambda: not agent.replying, gap_s=gap_s)
     else:
         starts = ReplyStarts(clock)
         agent.bus.tap(starts.observe)
@@ -99,7 +104,7 @@ async def run_demo(
     if report_path:
         report_path.write_text(json.dumps(report, indent=2))
         console.print(f"wrote the report to {report_path}")
-    return DemoResult(report, agent)
+    return DemoResult(report, agent, source, sink)
 
 
 class ReplyStarts:

@@ -26,7 +26,7 @@ from rich.table import Table
 from ..audio.source import read_audio
 from ..conversation.metrics import summary
 from ..measure.ws_client import converse
-from .bench import DEFAULT_REPLY, load_manifest, machine
+from .bench import DEFAULT_REPLY, load_manifests, machine
 
 MAX_CLIP_S = 6.0  # long readings would make a round last minutes
 
@@ -84,11 +84,11 @@ async def one_round(url: str, clips: list[tuple[str, np.ndarray]], sessions: int
     }
 
 
-async def run_sessions_bench(counts: list[int], speech_dir: Path, turns: int, console: Console, config: str | None = None) -> dict[str, Any]:
+async def run_sessions_bench(counts: list[int], speech_dirs: list[Path], turns: int, console: Console, config: str | None = None) -> dict[str, Any]:
     from ..measure.scripted_llm import ScriptedLLM
 
-    items = load_manifest(speech_dir)
-    clips = [(p.name, a) for p, a in ((p, read_audio(p)) for p, _ in items) if len(a) <= MAX_CLIP_S * 16000]
+    items = load_manifests(speech_dirs)
+    clips = [(i.path.name, a) for i, a in ((i, read_audio(i.path)) for i in items) if len(a) <= MAX_CLIP_S * 16000]
     llm = ScriptedLLM(DEFAULT_REPLY).start_in_thread()
     rounds = []
     try:
