@@ -18,18 +18,29 @@ import soxr
 
 from ..core.events import SAMPLE_RATE
 from .devices import AudioDeviceError, pick_rate, sounddevice, start_stream, stop_stream
+from .stream_time import StreamTime
 
 log = logging.getLogger(__name__)
 
 
 class MicClock:
-    """The live input clock: samples captured so far (at 16 kHz)."""
+    """The live input clock: samples captured so far (at 16 kHz).
+
+    It also knows when each position was in the air (`air`, from the input
+    stream's ADC times), so the speaker can place what it plays on this clock
+    by when it really comes out, not when it is queued.
+    """
 
     def __init__(self) -> None:
         self.position = 0
+        self.air = StreamTime(SAMPLE_RATE)  # input position <-> PortAudio stream time
 
     def now(self) -> int:
         return self.position
+
+    def position_at(self, stream_time: float) -> int | None:
+        """The input position captured at `stream_time` (None until the microphone runs)."""
+        return self.air.sample_at(stream_time)
 
 
 class Microphone:
@@ -66,9 +77,17 @@ class Microphone:
             except asyncio.QueueFull:
                 self.overruns += 1
 
+        # Input positions this stream's samples get: after what was captured so far.
+        base = self.clock.position + len(self._pending)
+        captured = 0
+        self.clock.air.reset()
+
         def callback(indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+            nonlocal captured
             if status.input_overflow:
                 self.overruns += 1
+            self.clock.air.stamp(base + captured * SAMPLE_RATE // self.rate, time.inputBufferAdcTime)
+            captured += frames
             loop.call_soon_threadsafe(handoff, indata[:, 0].copy())
 
         self._stream = start_stream(
