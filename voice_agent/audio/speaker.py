@@ -53,6 +53,7 @@ class Speaker:
         self._moved_at = time.monotonic()
         self._stalled = False
         self._back_at = 0  # played_samples at which a reopened speaker counts as back
+        self._started_at = 0  # played_samples at which a new stream counts as started
         self._retry_at = 0.0
         self.clock = clock
         self.rate = pick_rate(device, "output", preferred_rate)
@@ -84,6 +85,9 @@ class Speaker:
         )
         self._reported_latency = float(self._stream.latency)
         self._moved_at = time.monotonic()  # a new stream gets its time to start
+        # A fresh stream fills the device's buffer at once, and some servers then take
+        # up to 2 s before they play (PulseAudio's null sink here, as for the microphone).
+        self._started_at = self.played_samples + self.rate // 2
 
     @property
     def latency_ms(self) -> float:
@@ -150,12 +154,14 @@ class Speaker:
                 self._stalled = False
                 self.on_status("the speaker is back")
             return
-        if now - self._moved_at < self.stall_s or now < self._retry_at:
+        patience = self.stall_s if played >= self._started_at else 3 * self.stall_s
+        if now - self._moved_at < patience or now < self._retry_at:
             return
         if not self._stalled:
             self._stalled = True
             self.on_status("the speaker stopped playing (unplugged?); reopening it")
             self.stop()  # what was queued would play late
+            self._sound_until = self.played_samples  # and what the device held is lost with it
         self._retry_at = now + 2 * self.stall_s
         self.close()
         try:
@@ -184,7 +190,9 @@ class Speaker:
             if self._queued > 0:
                 return True
             sound_until = self._sound_until
-        return self.position_of(sound_until) > self.clock.now()
+        # A device holds well under a second; a figure beyond that is a stalled
+        # or suspended stream's, and its audio is not coming out.
+        return 0 < self.position_of(sound_until) - self.clock.now() < SAMPLE_RATE
 
     def stop(self) -> int:
         """Drop everything not yet handed to the device; return where the sound ends.
