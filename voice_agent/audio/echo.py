@@ -47,8 +47,8 @@ class ReferenceTrack:
         return self.start + len(self.audio)
 
     def write(self, position: int, samples: np.ndarray) -> None:
-        if not len(self.audio):
-            self.start = position
+        if not len(self.audio) or position - self.end > 2 * SAMPLE_RATE:
+            self.start, self.audio = position, self.audio[:0]  # nothing to keep in between
         elif abs(position - self.end) <= self.slack:
             position = self.end  # the same run: stamps jitter by a few samples
         if position >= self.end:

@@ -54,6 +54,8 @@ class Speaker:
         self._stalled = False
         self._back_at = 0  # played_samples at which a reopened speaker counts as back
         self._started_at = 0  # played_samples at which a new stream counts as started
+        self._last_reply: int | None = None
+        self._silenced_reply: int | None = None  # the reply a stalled speaker cut off: not resumed late
         self._retry_at = 0.0
         self.clock = clock
         self.rate = pick_rate(device, "output", preferred_rate)
@@ -160,8 +162,9 @@ class Speaker:
         if not self._stalled:
             self._stalled = True
             self.on_status("the speaker stopped playing (unplugged?); reopening it")
-            self.stop()  # what was queued would play late
+            self.stop()  # what was queued would play late, and so would the rest of that reply
             self._sound_until = self.played_samples  # and what the device held is lost with it
+            self._silenced_reply = self._last_reply
         self._retry_at = now + 2 * self.stall_s
         self.close()
         try:
@@ -178,8 +181,10 @@ class Speaker:
             samples = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
         with self._lock:
             first = self.played_samples + self._queued  # the callback plays the queue back to back
-            self._queue.append(samples)
-            self._queued += len(samples)
+            self._last_reply = chunk.response_id
+            if chunk.response_id != self._silenced_reply:
+                self._queue.append(samples)
+                self._queued += len(samples)
         start = self.position_of(first)
         end = start + len(samples) * SAMPLE_RATE // self.rate
         return Placed(start, end, chunk)

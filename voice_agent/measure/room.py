@@ -156,6 +156,12 @@ class AgentProcess:
 
     async def wait_for(self, pattern: str, start: int = 0, seconds: float = 60) -> int:
         """Index of the first output line from `start` on that matches `pattern`."""
+        try:
+            return await self._wait_for(pattern, start, seconds)
+        except TimeoutError:
+            raise AssertionError(f"no /{pattern}/ within {seconds} s; the agent's last output:\n" + "\n".join(self.lines[-30:])) from None
+
+    async def _wait_for(self, pattern: str, start: int, seconds: float) -> int:
         async with timeout(seconds):
             i = start
             while True:
