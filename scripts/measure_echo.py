@@ -60,11 +60,11 @@ def main() -> None:
         for name, mic in (("echo only", echo + noise), ("echo + user at 6000 ms", with_user)):
             t0 = time.perf_counter()
             if cancel:
-                aec = EchoCanceller(16000)  # the APM finds the delay itself
+                aec = EchoCanceller(16000, delay_ms=args.delay_ms)
                 out = []
                 for i in range(0, len(mic) - 320 + 1, 320):
-                    aec.played(agent[i : i + 320], i)  # played at i; its echo arrives delay_ms later
-                    out.append(aec.process(mic[i : i + 320], i))
+                    aec.played(agent[i : i + 320])
+                    out.append(aec.process(mic[i : i + 320]))
                 cleaned = np.concatenate(out)
             else:
                 cleaned = mic[: len(mic) // 320 * 320]

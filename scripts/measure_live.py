@@ -35,7 +35,13 @@ import numpy as np
 import soundfile as sf
 
 from voice_agent.audio.source import read_audio
-from voice_agent.measure.judge import Placement, judge, silent_from, speech_extent, summarize
+from voice_agent.measure.judge import (
+    Placement,
+    judge,
+    silent_from,
+    speech_extent,
+    summarize,
+)
 from voice_agent.measure.room import AgentProcess, VirtualRoom, volume_percent
 from voice_agent.measure.scripted_llm import ScriptedLLM
 
@@ -85,7 +91,8 @@ async def converse(args: argparse.Namespace, room: VirtualRoom, out: Path) -> tu
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"}
         if args.output_latency_ms:
             env["PULSE_LATENCY_MSEC"] = str(args.output_latency_ms)
-        agent = await AgentProcess(room, "--model", "scripted", env=env).start()
+        extra = ["--config", str(args.config)] if args.config else []
+        agent = await AgentProcess(room, "--model", "scripted", *extra, env=env).start()
         turns, cuts = [], []
         try:
             at = await agent.wait_for(r"\[listening", seconds=180)
@@ -160,6 +167,7 @@ def main() -> None:
     ap.add_argument("--grid", action="store_true", help="every cell of 20/150/300 ms x -10/0 dB")
     ap.add_argument("--output-latency-ms", type=int, default=0, help="PULSE_LATENCY_MSEC for the agent")
     ap.add_argument("--ttft-ms", type=float, default=300.0, help="the scripted LLM's time to first token")
+    ap.add_argument("--config", type=Path, help="a voice-agent settings file, e.g. other [bargein] settings")
     ap.add_argument("--out", type=Path, default=Path("live_measure"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

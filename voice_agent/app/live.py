@@ -57,7 +57,7 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     async def metered() -> AsyncIterator[tuple[int, np.ndarray]]:
         async for position, frame in mic.frames():
             if echo is not None:
-                frame = echo.process(frame, position)
+                frame = echo.process(frame)
             view.level(level_db(frame))
             speaker.watch()
             if not agent.replying:

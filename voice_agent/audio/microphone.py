@@ -86,6 +86,7 @@ class Microphone:
             nonlocal captured
             if status.input_overflow:
                 self.overruns += 1
+                self.clock.air.reset()  # samples were lost: the old times no longer fit the count
             self.clock.air.stamp(base + captured * SAMPLE_RATE // self.rate, time.inputBufferAdcTime)
             captured += frames
             loop.call_soon_threadsafe(handoff, indata[:, 0].copy())

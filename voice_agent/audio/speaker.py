@@ -69,8 +69,7 @@ class Speaker:
         self.dac = StreamTime(self.rate)  # output sample number <-> when it reaches the speaker
         self._reported_latency = 0.0  # PortAudio's figure, used only until the callbacks' times come
         self._sound_until = 0  # sample number after the last non-silent sample handed over
-        # The echo canceller's reference: each block handed over, and the input position where it plays.
-        self.on_played: Callable[[np.ndarray, int], None] | None = None
+        self.on_played: Callable[[np.ndarray], None] | None = None  # the echo canceller's reference
 
     def open(self) -> None:
         sd = sounddevice()
@@ -124,6 +123,8 @@ class Speaker:
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         if status.output_underflow:
             self.underruns += 1
+            self.dac.reset()  # the device restarted later than planned: its old times are wrong now
+            self._started_at = self.played_samples + self.rate // 2  # and it may take as long as a new one to run
         self.dac.stamp(self.played_samples, time.outputBufferDacTime)
         out = outdata[:, 0]
         filled = 0
@@ -144,7 +145,7 @@ class Speaker:
                 self._sound_until = first + filled
             self.played_samples += frames
         if self.on_played is not None:
-            self.on_played(out, self.position_of(first))
+            self.on_played(out)
 
     def watch(self) -> None:
         """Called often from the event loop (each microphone frame): reopen a speaker that stopped."""
