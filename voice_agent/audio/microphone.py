@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import soxr
 
+from ..core._compat import timeout
 from ..core.events import SAMPLE_RATE
 from .devices import AudioDeviceError, pick_rate, sounddevice, start_stream, stop_stream
 from .stream_time import StreamTime
@@ -112,10 +113,9 @@ class Microphone:
         started = False
         try:
             while True:
-                try:
-                    # Some backends take over a second to deliver the first block.
-                    block = await asyncio.wait_for(self._queue.get(), self.stall_s if started else 5 * self.stall_s)
-                except asyncio.TimeoutError:
+                # Some backends take over a second to deliver the first block.
+                block = await self._next_block(self.stall_s if started else 5 * self.stall_s)
+                if block is None:
                     block = await self._recover()
                 if not started:
                     started = True
@@ -136,6 +136,16 @@ class Microphone:
         self._pending = self._pending[n * self.frame_len :]
         return frames
 
+    async def _next_block(self, seconds: float) -> np.ndarray | None:
+        """The next block, or None if none came in time. (Not `asyncio.wait_for`: before
+        Python 3.12 it can swallow a Ctrl-C that lands as a block arrives, and the
+        session would not end.)"""
+        try:
+            async with timeout(seconds):
+                return await self._queue.get()
+        except TimeoutError:
+            return None
+
     async def _recover(self) -> np.ndarray:
         """Wait for audio to flow again, reopening the stream when it has died."""
         self.on_status("the microphone stopped delivering audio (unplugged?); waiting for it to come back")
@@ -148,9 +158,8 @@ class Microphone:
                     self.open()
                 except AudioDeviceError as exc:
                     log.debug("microphone still unavailable: %s", exc)
-            try:
-                block = await asyncio.wait_for(self._queue.get(), self.stall_s)
-            except asyncio.TimeoutError:
+            block = await self._next_block(self.stall_s)
+            if block is None:
                 continue
             self.on_status("the microphone is back")
             return block
