@@ -102,12 +102,17 @@ async def converse(args: argparse.Namespace, room: VirtualRoom, out: Path) -> tu
             for i in range(args.turns):
                 clip = CLIPS[i % len(CLIPS)]
                 turns.append((clip, sample(await room.say(SPEECH / clip))))
-                if args.cut_every and i % args.cut_every == args.cut_every - 1:
-                    at = await agent.wait_for(r"ms to first audio", at, seconds=90) + 1
-                    await asyncio.sleep(1.0 + (i % 3) * 0.7)  # the user cuts in a moment into the reply
-                    cut = CUT_INS[(i // args.cut_every) % len(CUT_INS)]
-                    cuts.append((cut, sample(await room.say(SPEECH / cut))))
-                at = await agent.wait_for(r"\(done speaking\)", at, seconds=120) + 1
+                try:
+                    if args.cut_every and i % args.cut_every == args.cut_every - 1:
+                        at = await agent.wait_for(r"ms to first audio", at, seconds=90) + 1
+                        await asyncio.sleep(1.0 + (i % 3) * 0.7)  # the user cuts in a moment into the reply
+                        cut = CUT_INS[(i // args.cut_every) % len(CUT_INS)]
+                        cuts.append((cut, sample(await room.say(SPEECH / cut))))
+                    at = await agent.wait_for(r"\(done speaking\)", at, seconds=120) + 1
+                except AssertionError:
+                    # The agent never went quiet (talking to its own echo, say): the turn
+                    # is judged from the recording like any other; the user goes on.
+                    at = len(agent.lines)
                 await asyncio.sleep(1.5)  # a pause between turns, and the speaker's buffer plays out
             room.stop_recording()
             await agent.interrupt()
@@ -135,14 +140,18 @@ def measure(args: argparse.Namespace, echo_db: float | None, delay_ms: int) -> d
     for name, around in everything:
         clip = read_audio(SPEECH / name)
         placed[(name, around)] = Placement(name, locate(clip, mic, around), clip)
-    verdicts = judge([placed[t] for t in turns], agent)
+    # Every recording is judged, cut-ins too, so each reply is counted once: against
+    # the recording it answers. A cut-in is heard over the agent by design: not premature.
+    verdicts = judge([placed[t] for t in everything], agent)
+    cut_starts = {placed[c].start for c in cuts}
+    turn_verdicts = [v for v, t in zip(verdicts, sorted(placed.values(), key=lambda p: p.start)) if t.start not in cut_starts]
     stops, missed = stop_times([(n, placed[(n, a)].start) for n, a in cuts], agent)
-    figures = summarize(verdicts)
+    figures = summarize(turn_verdicts)
     extra_starts = sum(max(0, v.answers - 1) for v in verdicts)
     return {
         "echo": "none" if echo_db is None else f"{echo_db:+.0f} dB, {delay_ms} ms",
         "turns": len(turns),
-        "unanswered": figures["unanswered"],
+        "unanswered": figures["unanswered"] + [v.name for v in verdicts if v.onset is not None and not v.answered and v not in turn_verdicts],
         "premature": figures["premature"],
         "self_interruptions": extra_starts,
         "response_latency_ms": figures["response_latency_ms"],
