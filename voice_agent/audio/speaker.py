@@ -90,21 +90,6 @@ class Speaker:
         # up to 2 s before they play (PulseAudio's null sink here, as for the microphone).
         self._started_at = self.played_samples + self.rate // 2
 
-    @property
-    def latency_ms(self) -> float:
-        """How far ahead of the speaker the callback writes (DAC time minus now), as last seen."""
-        return self._latency_s * 1000
-
-    @property
-    def _latency_s(self) -> float:
-        stream, anchor = self._stream, self.dac.time_of(self.played_samples)
-        if stream is None or anchor is None:
-            return self._reported_latency
-        try:
-            return max(0.0, anchor - stream.time)
-        except Exception:  # noqa: BLE001 - a vanished device may fail any way
-            return self._reported_latency
-
     def position_of(self, sample: int) -> int:
         """Where output sample number `sample` plays, on the input clock."""
         played = self.played_samples
