@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,3 +211,38 @@ async def test_sigkill_mid_reply_loses_only_the_turn_in_progress(room: VirtualRo
     turns = [json.loads(line) for line in metrics.read_text().splitlines() if '"type": "turn"' in line]
     assert [t["agent_text"] for t in turns][:2] == REPLIES[:2]
 
+
+
+async def test_after_a_cut_the_history_holds_what_the_speaker_played_with_a_large_output_buffer(
+    room: VirtualRoom, tmp_path: Path
+) -> None:
+    """A sound server holding 200 ms: the words credited as heard are the words the speaker's monitor recorded."""
+    transcript = tmp_path / "talk.jsonl"
+    recording = tmp_path / "speaker.wav"
+    async with ScriptedLLM() as server:
+        server.when("forward", LONG)
+        server.when("club", "Okay.")  # no word of LONG: its answer on the recording does not count
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k", "PULSE_LATENCY_MSEC": "200"}
+        agent = await AgentProcess(room, "--model", "scripted", "--transcript", str(transcript), env=env).start()
+        try:
+            at = await agent.wait_for(r"\[listening", seconds=120)
+            room.record_speaker(recording)
+            await room.say(SPEECH / "ps_goforward.wav")
+            at = await agent.wait_for(r"ms to first audio", at)
+            await asyncio.sleep(2.5)  # the user lets it speak a few words, then cuts in
+            await room.say(SPEECH / "ps_cards_003.wav")
+            await agent.wait_for(r"\(interrupted\)", at)
+            await asyncio.sleep(1.0)  # what the device held plays out: it is on the recording too
+            room.stop_recording()
+            assert await agent.interrupt() == 130
+        finally:
+            await agent.kill()
+    messages, _ = load(transcript)
+    credited = normalize(next(m["content"] for m in messages if m["role"] == "assistant").split("[")[0])
+    played = [w for w in heard_words(recording) if w in normalize(LONG)]
+    said = normalize(LONG)
+    assert 0 < len(credited) < len(said), credited
+    assert credited == said[: len(credited)]
+    # Never a word the speaker did not play; at most a word or two short of it (whole words only).
+    assert said[len(credited) - 1] in played, f"credited {credited}, the speaker played {played}"
+    assert len(credited) >= len(played) - 2, f"credited {credited}, the speaker played {played}"

@@ -41,6 +41,7 @@ class View:
         self.lines: deque[Text] = deque(maxlen=12)
         self.fancy = console.is_terminal if fancy is None else fancy
         self._guess: Transcript | None = None  # a speculative transcript, shown once its turn ends
+        self._ended: int | None = None  # start of the latest turn that ended (a guess for it is final)
         # Replies come one at a time: the latest one heard, and one streamed but not yet heard.
         self._audible_reply: int | None = None
         self._unheard: ResponseDone | None = None
@@ -72,13 +73,14 @@ class View:
             self.state = "hearing you"
         elif isinstance(event, UserStoppedSpeaking):
             self.state = "thinking"
+            self._ended = event.start
             if self._guess is not None and self._guess.start == event.start:
                 self._say(Text(f"you:   {self._guess.text}", style="cyan"))
             self._guess = None
         elif isinstance(event, UserResumed):
             self._guess = None
         elif isinstance(event, Transcript):
-            if event.speculative:
+            if event.speculative and event.start != self._ended:
                 self._guess = event  # the user may yet go on
             else:
                 self._say(Text(f"you:   {event.text}", style="cyan"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +24,26 @@ def sounddevice() -> Any:
         raise AudioDeviceError(
             "PortAudio is not installed; fix: sudo apt-get install libportaudio2 (macOS: brew install portaudio)"
         ) from None
+    _quiet_alsa()
     return sd
+
+
+_ALSA_HANDLER: Any = None  # kept alive: ALSA holds a pointer to it
+
+
+def _quiet_alsa() -> None:
+    """Stop ALSA's C library writing to the terminal ("underrun occurred"): it tears the live
+    view apart mid-redraw. Underruns and overruns are counted and reported instead."""
+    global _ALSA_HANDLER
+    if _ALSA_HANDLER is not None or not sys.platform.startswith("linux"):
+        return
+    try:
+        asound = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+    except OSError:
+        return  # no ALSA: nothing to quieten
+    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+    _ALSA_HANDLER = handler_type(lambda *_: None)
+    asound.snd_lib_error_set_handler(_ALSA_HANDLER)
 
 
 def list_devices() -> str:

@@ -9,7 +9,16 @@ a user talking over it is still detected; it costs under 1 % of a core.
 
 The speaker's callback hands over each block it plays (`played`, any thread);
 the capture side (`process`, the event loop) feeds those blocks to the
-canceller as its reference just before each microphone frame.
+canceller as its reference just before each microphone frame, so the
+reference leads its echo by the output latency, the input latency and the
+acoustic path, and the APM's own delay estimator finds that lead.
+
+Tried and measured worse in the virtual room (speaker looped into the mic,
+one Piper-free recording played through the real Speaker/Microphone/
+EchoCanceller, echo removed over 3 runs per cell): laying the reference on
+the input clock by its DAC time and feeding it in lockstep with the capture
+(10-40 dB removed, against 50-86 dB this way), and telling the APM the
+measured output + input latency instead of 60 ms (11-32 dB).
 """
 
 from __future__ import annotations

@@ -16,20 +16,32 @@ from typing import Any
 import numpy as np
 import soxr
 
+from ..core._compat import timeout
 from ..core.events import SAMPLE_RATE
 from .devices import AudioDeviceError, pick_rate, sounddevice, start_stream, stop_stream
+from .stream_time import StreamTime
 
 log = logging.getLogger(__name__)
 
 
 class MicClock:
-    """The live input clock: samples captured so far (at 16 kHz)."""
+    """The live input clock: samples captured so far (at 16 kHz).
+
+    It also knows when each position was in the air (`air`, from the input
+    stream's ADC times), so the speaker can place what it plays on this clock
+    by when it really comes out, not when it is queued.
+    """
 
     def __init__(self) -> None:
         self.position = 0
+        self.air = StreamTime(SAMPLE_RATE)  # input position <-> PortAudio stream time
 
     def now(self) -> int:
         return self.position
+
+    def position_at(self, stream_time: float) -> int | None:
+        """The input position captured at `stream_time` (None until the microphone runs)."""
+        return self.air.sample_at(stream_time)
 
 
 class Microphone:
@@ -66,9 +78,18 @@ class Microphone:
             except asyncio.QueueFull:
                 self.overruns += 1
 
+        # Input positions this stream's samples get: after what was captured so far.
+        base = self.clock.position + len(self._pending)
+        captured = 0
+        self.clock.air.reset()
+
         def callback(indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+            nonlocal captured
             if status.input_overflow:
                 self.overruns += 1
+                self.clock.air.reset()  # samples were lost: the old times no longer fit the count
+            self.clock.air.stamp(base + captured * SAMPLE_RATE // self.rate, time.inputBufferAdcTime)
+            captured += frames
             loop.call_soon_threadsafe(handoff, indata[:, 0].copy())
 
         self._stream = start_stream(
@@ -92,10 +113,9 @@ class Microphone:
         started = False
         try:
             while True:
-                try:
-                    # Some backends take over a second to deliver the first block.
-                    block = await asyncio.wait_for(self._queue.get(), self.stall_s if started else 5 * self.stall_s)
-                except asyncio.TimeoutError:
+                # Some backends take over a second to deliver the first block.
+                block = await self._next_block(self.stall_s if started else 5 * self.stall_s)
+                if block is None:
                     block = await self._recover()
                 if not started:
                     started = True
@@ -116,6 +136,16 @@ class Microphone:
         self._pending = self._pending[n * self.frame_len :]
         return frames
 
+    async def _next_block(self, seconds: float) -> np.ndarray | None:
+        """The next block, or None if none came in time. (Not `asyncio.wait_for`: before
+        Python 3.12 it can swallow a Ctrl-C that lands as a block arrives, and the
+        session would not end.)"""
+        try:
+            async with timeout(seconds):
+                return await self._queue.get()
+        except TimeoutError:
+            return None
+
     async def _recover(self) -> np.ndarray:
         """Wait for audio to flow again, reopening the stream when it has died."""
         self.on_status("the microphone stopped delivering audio (unplugged?); waiting for it to come back")
@@ -128,9 +158,8 @@ class Microphone:
                     self.open()
                 except AudioDeviceError as exc:
                     log.debug("microphone still unavailable: %s", exc)
-            try:
-                block = await asyncio.wait_for(self._queue.get(), self.stall_s)
-            except asyncio.TimeoutError:
+            block = await self._next_block(self.stall_s)
+            if block is None:
                 continue
             self.on_status("the microphone is back")
             return block
