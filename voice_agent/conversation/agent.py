@@ -11,9 +11,13 @@ a WAV file or a test: sources and sinks are passed in.
 Barge-in, by what the user could hear when they started speaking:
 - nothing yet (transcribing, thinking, synthesizing): they are still talking,
   so the pending reply is dropped at once and their words join the next turn;
-- the agent's voice: after `bargein.min_speech_ms` of their speech the output
-  is silenced, the history keeps only the words that played, and if their
-  speech turns out to hold no words the agent resumes what it was saying.
+- the agent's voice, within `bargein.continue_ms` of it starting: their pause
+  was not the end, so after `bargein.min_speech_ms` the reply stops, neither
+  the fragment nor the cut reply stays in the history, and the whole
+  utterance is answered once (see turns.py);
+- the agent's voice, later: after `bargein.min_speech_ms` of their speech the
+  output is silenced, the history keeps only the words that played, and if
+  their speech turns out to hold no words the agent resumes what it was saying.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from .bargein import Spoken, heard_text, unheard_text
 from .history import History
 from .parts import Parts
 from .summary import summarize
+from .turns import Utterance, goes_on
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +106,11 @@ class Agent:
         self.interruptions: deque[Interruption] = deque(maxlen=100)  # the latest, for reports and tests
         self._next_id = 0
         self._speech_start: int | None = None  # the user is speaking since here
-        self._unanswered = ""  # words of a turn the user went on speaking over
+        self._utterance = Utterance()  # words of the user's utterance not yet answered
         self._resume: Resume | None = None
         self._vad: Vad | None = None
         self._speculated: int | None = None  # start of the turn a speculative transcript was made for
+        self._speculation: Transcript | None = None  # that transcript, while the user has not gone on
         self._commit_on_arrival: int | None = None  # that turn ended before its reply began
         self._wire(self.bus)
 
@@ -147,32 +153,39 @@ class Agent:
             else:
                 self._commit_on_arrival = turn.start  # its reply has not begun yet
             return
-        audio = turn.audio
+        audio, epoch = turn.audio, self._utterance.epoch
         if speculative:
             # At a pause only a little silence follows the words; add what the
             # end of the turn would have, so Whisper hears the same ending.
             audio = np.concatenate([audio, np.zeros(SAMPLE_RATE * 3 // 10, np.float32)])
         result = await self.parts.stt.transcribe(audio)
         log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
+        if speculative and not self._utterance.current(epoch):
+            return  # the user went on while it was transcribed: it is not their turn's end
         if result.text:
             self._resume = None
-            text = f"{self._unanswered} {result.text}".strip()
-            if not speculative:
-                self._unanswered = ""
-            else:
-                self._speculated = turn.start
-            yield Transcript(text, turn.start, turn.end, turn.decided_at, speculative=speculative)
+            transcript = Transcript(self._utterance.words(result.text), turn.start, turn.end, turn.decided_at, speculative)
+            if speculative:
+                self._speculated, self._speculation = turn.start, transcript
+            yield transcript
         elif self._resume is not None and not speculative:
             log.info("false interruption: resuming")
             resume, self._resume = self._resume, None
             yield resume
+        elif self._utterance.carried and not speculative:
+            # They went on, but with no words (a cough): answer what they had said.
+            yield Transcript(self._utterance.carried, turn.start, turn.end, turn.decided_at)
 
     async def _respond(self, trigger: Transcript | Resume | Say) -> AsyncIterator[AgentResponse]:
         speculative = isinstance(trigger, Transcript) and trigger.speculative
+        if isinstance(trigger, Transcript) and speculative and not self._fresh(trigger):
+            return  # made before the user went on: stale
         if isinstance(trigger, Transcript) and not speculative and self._speech_start is not None:
             # The user is talking again already: this turn is not over, keep its words.
-            self._unanswered = f"{self._unanswered} {trigger.text}".strip()
+            self._utterance.unanswered(trigger.text)
             return
+        if self.reply is not None and self.reply.gated:
+            self.history.drop_last_user()  # a newer transcript of the same turn replaces the speculation
         self._next_id += 1
         rid = self._next_id
         self.reply = reply_ = self._new_reply(rid, trigger)
@@ -216,7 +229,6 @@ class Agent:
         speculative = isinstance(trigger, Transcript) and trigger.speculative
         if speculative and self._commit_on_arrival == trigger.start:
             speculative, self._commit_on_arrival = False, None  # the turn is over already
-            self._unanswered = ""
         if speculative:
             assert isinstance(trigger, Transcript)
             if self._vad is not None and looks_complete(trigger.text):
@@ -224,6 +236,8 @@ class Agent:
             new.turn_start, new.held = trigger.start, []
         else:
             new.committed.set()
+            if isinstance(trigger, Transcript):
+                self._utterance.answered()
         return new
 
     # --- tools ------------------------------------------------------------------
@@ -291,15 +305,19 @@ class Agent:
     def _commit(self) -> list[AgentSpeechSent]:
         """Open the gate of the speculative reply: its held audio plays now."""
         assert self.reply is not None and self.reply.held is not None
-        self._unanswered = ""  # the committed reply answered those words too
+        self._utterance.answered()  # the committed reply answers the carried words too
         held, self.reply.held = self.reply.held, None
         self.reply.committed.set()
         log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))
         return [sent for sent in map(self._play, held) if sent is not None]
 
+    def _fresh(self, speculation: Transcript) -> bool:
+        return speculation is self._speculation or self._commit_on_arrival == speculation.start
+
     def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
         """The user went on: drop the speculation, whether still transcribing or already replying."""
-        self._speculated = self._commit_on_arrival = None
+        self._utterance.went_on()
+        self._speculated = self._commit_on_arrival = self._speculation = None
         if self.reply is not None and not self.reply.gated:
             return None  # an audible reply is barge-in's business, not speculation's
         reply, self.reply = self.reply, None
@@ -324,13 +342,17 @@ class Agent:
         assert reply is not None
         stopped_at = self.sink.stop()
         heard = heard_text(reply.spoken, stopped_at) if audible else ""
-        if audible:
+        first_audible = min((p.start for p in reply.spoken), default=None)
+        window = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
+        if reply.user_text and (not audible or goes_on(speech_start, first_audible, window)):
+            # They were still talking: the fragment and its reply are no turn of their own.
+            self.history.drop_last_user()
+            self._utterance.unanswered(reply.user_text)
+            self._resume = None
+        elif audible:
             self._record_heard(reply, stopped_at)
             rest = unheard_text(reply.sentences, reply.spoken, stopped_at, self.cfg.bargein.resume)
             self._resume = Resume(rest, reply.text, heard) if rest else None
-        elif reply.user_text:
-            self.history.drop_last_user()  # they were still talking: this becomes one turn
-            self._unanswered = f"{self._unanswered} {reply.user_text}".strip()
         log.info("interrupted reply %d at %d; heard %r", reply.id, stopped_at, heard)
         event = Interruption(reply.id, speech_start, stopped_at, heard)
         self.interruptions.append(event)

@@ -1,0 +1,150 @@
+"""Which end-of-turn decision is best? A comparison table on real recordings.
+
+At a pause the agent must guess: is this the end of the user's turn, or will
+they go on? Every pause inside a recording (a gap of at least --min-gap-ms
+between runs of speech, found from the recording's own energy) is a point
+where the right answer is "not yet"; the end of the last run of speech is
+where it is "done". At each point the decision sees what the agent sees: the
+audio up to that point plus 150 ms of what follows (the silence at which the
+agent speculates), and its Whisper transcript.
+
+Energy rule (the judge's): 10 ms windows, threshold max(peak - 25 dB,
+10th percentile + 15 dB), runs of at least 50 ms above it are speech.
+
+    python scripts/end_of_turn.py [--speech-dir tests/speech] [--min-gap-ms 150]
+
+Columns: `early` = pauses judged "done" (the agent would speak over the
+user), `late` = ends judged "not yet" (the agent waits the long silence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voice_agent.audio.source import read_audio
+from voice_agent.core.config import STTConfig
+from voice_agent.stages import turn_model
+from voice_agent.stages.endpointing import DANGLING, looks_complete
+from voice_agent.stages.stt import Transcriber
+
+RATE = 16_000
+WIN = 160  # 10 ms
+AFTER = RATE * 150 // 1000
+
+
+def speech_runs(audio: np.ndarray, min_run_ms: int = 50) -> list[tuple[int, int]]:
+    """(start, end) sample spans of speech by the energy rule above."""
+    n = len(audio) // WIN
+    db = 10 * np.log10(np.mean(audio[: n * WIN].reshape(n, WIN).astype(np.float64) ** 2, axis=1) + 1e-12)
+    threshold = max(db.max() - 25, np.percentile(db, 10) + 15)
+    above = db > threshold
+    runs: list[tuple[int, int]] = []
+    i = 0
+    while i < n:
+        if above[i]:
+            j = i
+            while j < n and above[j]:
+                j += 1
+            if (j - i) * 10 >= min_run_ms:
+                runs.append((i * WIN, j * WIN))
+            i = j
+        else:
+            i += 1
+    return runs
+
+
+@dataclass
+class Point:
+    file: str
+    at: int  # sample where the words stop
+    done: bool  # the true answer: the end of the recording's speech
+    audio: np.ndarray  # what the agent has at its pause
+    text: str = ""
+    p_turn: float = 0.0
+
+
+def points(path: Path, min_gap_ms: int) -> list[Point]:
+    audio = read_audio(path)
+    runs = speech_runs(audio)
+    if not runs:
+        return []
+    out = []
+    for (_, end), (nxt, _) in zip(runs, runs[1:]):
+        if nxt - end >= min_gap_ms * RATE // 1000:
+            out.append(Point(path.name, end, False, audio[: end + AFTER]))
+    end = runs[-1][1]
+    out.append(Point(path.name, end, True, audio[: end + AFTER]))
+    return out
+
+
+def last_word_finishes(text: str) -> bool:
+    words = re.findall(r"[\w']+", text.lower())
+    return bool(words) and words[-1] not in DANGLING
+
+
+Rule = Callable[[Point], bool]
+
+
+def rules() -> dict[str, Rule]:
+    table: dict[str, Rule] = {
+        "full stop (looks_complete)": lambda p: looks_complete(p.text),
+        "last word not dangling": lambda p: last_word_finishes(p.text),
+    }
+    for th in (0.5, 0.7, 0.9):
+        table[f"smart-turn p>{th}"] = lambda p, th=th: p.p_turn > th
+    for th in (0.5, 0.7):
+        table[f"smart-turn p>{th} and not dangling"] = lambda p, th=th: p.p_turn > th and last_word_finishes(p.text)
+        table[f"smart-turn p>{th} and full stop"] = lambda p, th=th: p.p_turn > th and looks_complete(p.text)
+    return table
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--speech-dir", type=Path, default=Path("tests/speech"))
+    ap.add_argument("--min-gap-ms", type=int, default=150)
+    ap.add_argument("--show", action="store_true", help="print every point")
+    args = ap.parse_args()
+    manifest = args.speech_dir / "manifest.tsv"
+    if not manifest.is_file():
+        print(f"no manifest.tsv in {args.speech_dir}", file=sys.stderr)
+        return 2
+    with manifest.open() as f:
+        files = [row["file"] for row in csv.DictReader(f, delimiter="\t")]
+    model = turn_model.load()
+    if model is None:
+        print("smart-turn model not installed (pip install pipecat-ai)", file=sys.stderr)
+        return 2
+    stt = Transcriber(STTConfig(), "models")
+    pts = [p for name in files for p in points(args.speech_dir / name, args.min_gap_ms)]
+    costs = []
+    for p in pts:
+        p.text = stt.transcribe_sync(p.audio).text
+        t0 = time.perf_counter()
+        p.p_turn = model.probability(p.audio)
+        costs.append(time.perf_counter() - t0)
+        if args.show:
+            print(f"{p.file:44s} {p.at / RATE:6.2f}s {'END ' if p.done else 'gap '} p={p.p_turn:.2f} {p.text!r}")
+    ends = [p for p in pts if p.done]
+    gaps = [p for p in pts if not p.done]
+    print(f"\n{len(files)} recordings, {len(gaps)} pauses of >= {args.min_gap_ms} ms inside them, {len(ends)} ends")
+    print(f"smart-turn inference: median {np.median(costs) * 1000:.0f} ms (1 thread)\n")
+    print(f"{'decision':40s} {'early':>12s} {'late':>12s} {'errors':>7s}")
+    for name, rule in rules().items():
+        early = sum(rule(p) for p in gaps)
+        late = sum(not rule(p) for p in ends)
+        print(f"{name:40s} {early:4d}/{len(gaps):<3d}{early / max(1, len(gaps)):5.0%} "
+              f"{late:4d}/{len(ends):<3d}{late / max(1, len(ends)):5.0%} {early + late:7d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
