@@ -13,8 +13,9 @@ Energy rule (the judge's): 10 ms windows, threshold max(peak - 25 dB,
 
     python scripts/end_of_turn.py [--speech-dir tests/speech] [--min-gap-ms 150]
 
-Columns: `early` = pauses judged "done" (the agent would speak over the
-user), `late` = ends judged "not yet" (the agent waits the long silence).
+Each policy turns the signs into the silence after which the agent takes the
+turn. `premature`: pauses longer than that silence (the agent would speak
+into them); `end wait`: that silence at the true ends (what latency pays).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class Point:
     file: str
     at: int  # sample where the words stop
     done: bool  # the true answer: the end of the recording's speech
+    gap_ms: int  # the silence that follows (0 at the end)
     audio: np.ndarray  # what the agent has at its pause
     text: str = ""
     p_turn: float = 0.0
@@ -80,9 +82,9 @@ def points(path: Path, min_gap_ms: int) -> list[Point]:
     out = []
     for (_, end), (nxt, _) in zip(runs, runs[1:]):
         if nxt - end >= min_gap_ms * RATE // 1000:
-            out.append(Point(path.name, end, False, audio[: end + AFTER]))
+            out.append(Point(path.name, end, False, (nxt - end) * 1000 // RATE, audio[: end + AFTER]))
     end = runs[-1][1]
-    out.append(Point(path.name, end, True, audio[: end + AFTER]))
+    out.append(Point(path.name, end, True, 0, audio[: end + AFTER]))
     return out
 
 
@@ -91,20 +93,40 @@ def last_word_finishes(text: str) -> bool:
     return bool(words) and words[-1] not in DANGLING
 
 
-Rule = Callable[[Point], bool]
+Policy = Callable[[Point], int]  # the silence (ms) after which the agent takes the turn
 
 
-def rules() -> dict[str, Rule]:
-    table: dict[str, Rule] = {
-        "full stop (looks_complete)": lambda p: looks_complete(p.text),
-        "last word not dangling": lambda p: last_word_finishes(p.text),
+def policies() -> dict[str, Policy]:
+    table: dict[str, Policy] = {
+        "fixed 500 ms": lambda p: 500,
+        "full stop 200, else 500 (before)": lambda p: 200 if looks_complete(p.text) else 500,
     }
-    for th in (0.5, 0.7, 0.9):
-        table[f"smart-turn p>{th}"] = lambda p, th=th: p.p_turn > th
     for th in (0.5, 0.7):
-        table[f"smart-turn p>{th} and not dangling"] = lambda p, th=th: p.p_turn > th and last_word_finishes(p.text)
-        table[f"smart-turn p>{th} and full stop"] = lambda p, th=th: p.p_turn > th and looks_complete(p.text)
+        for slow in (500, 1000):
+            table[f"smart-turn p>{th} 200, else {slow}"] = lambda p, th=th, slow=slow: 200 if p.p_turn > th else slow
+    for th in (0.3, 0.5):
+        table[f"mix p>{th}: +not dangling 200, +full stop 500, else 1000"] = lambda p, th=th: mix(p, th)
     return table
+
+
+def mix(p: Point, th: float) -> int:
+    """Both signs agree it is over: quick; one does: the usual silence; neither: a long one."""
+    audio_done = p.p_turn > th
+    if audio_done and last_word_finishes(p.text):
+        return 200
+    if audio_done or looks_complete(p.text):
+        return 500
+    return 1000
+
+
+def table(pts: list[Point]) -> None:
+    gaps = [p for p in pts if not p.done]
+    ends = [p for p in pts if p.done]
+    print(f"{'policy':58s} {'premature':>10s} {'end wait p50/p95 ms':>20s}")
+    for name, policy in policies().items():
+        early = sum(policy(p) < p.gap_ms for p in gaps)
+        waits = np.array([policy(p) for p in ends])
+        print(f"{name:58s} {early:4d}/{len(gaps):<5d} {np.percentile(waits, 50):9.0f} {np.percentile(waits, 95):9.0f}")
 
 
 def main() -> int:
@@ -132,17 +154,12 @@ def main() -> int:
         p.p_turn = model.probability(p.audio)
         costs.append(time.perf_counter() - t0)
         if args.show:
-            print(f"{p.file:44s} {p.at / RATE:6.2f}s {'END ' if p.done else 'gap '} p={p.p_turn:.2f} {p.text!r}")
-    ends = [p for p in pts if p.done]
-    gaps = [p for p in pts if not p.done]
-    print(f"\n{len(files)} recordings, {len(gaps)} pauses of >= {args.min_gap_ms} ms inside them, {len(ends)} ends")
+            where = "end" if p.done else f"{p.gap_ms} ms pause"
+            print(f"{p.file:44s} {p.at / RATE:6.2f}s {where:>14s} p={p.p_turn:.2f} {p.text!r}")
+    n_gaps = sum(not p.done for p in pts)
+    print(f"\n{len(files)} recordings, {n_gaps} pauses of >= {args.min_gap_ms} ms inside them")
     print(f"smart-turn inference: median {np.median(costs) * 1000:.0f} ms (1 thread)\n")
-    print(f"{'decision':40s} {'early':>12s} {'late':>12s} {'errors':>7s}")
-    for name, rule in rules().items():
-        early = sum(rule(p) for p in gaps)
-        late = sum(not rule(p) for p in ends)
-        print(f"{name:40s} {early:4d}/{len(gaps):<3d}{early / max(1, len(gaps)):5.0%} "
-              f"{late:4d}/{len(ends):<3d}{late / max(1, len(ends)):5.0%} {early + late:7d}")
+    table(pts)
     return 0
 
 
