@@ -15,24 +15,32 @@ from voice_agent.core.config import LLMConfig
 from voice_agent.core.events import ResponseDone, TextChunk, Transcript
 from voice_agent.core.routes import Bus
 from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
-from voice_agent.stages.llm import OpenAIChat, reply
+from voice_agent.conversation.node import Turn, llm_node, run_node
+from voice_agent.stages.llm import OpenAIChat, ToolUse, reply
+from voice_agent.stages.tools import Toolbox
 from voice_agent.testing import no_leaked_tasks
+
+
+async def answer(chat: OpenAIChat, response_id: int = 7, messages=None) -> tuple[list[str], ResponseDone]:
+    """The built-in LLM node's reply through the node harness, as the agent runs it."""
+    turn = Turn("hi", messages or [{"role": "user", "content": "hi"}], response_id, chat, ToolUse(Toolbox([])))
+    texts: list[str] = []
+    done: ResponseDone | None = None
+    async for chunk in run_node(llm_node, turn):
+        if isinstance(chunk, TextChunk):
+            texts.append(chunk.text)
+        else:
+            done = chunk
+    assert isinstance(done, ResponseDone) and done.response_id == response_id
+    return texts, done
 
 
 async def run_reply(cfg: LLMConfig, messages=None) -> tuple[list[str], ResponseDone]:
     chat = OpenAIChat(cfg)
-    texts: list[str] = []
-    done: ResponseDone | None = None
     try:
-        async for chunk in reply(chat, messages or [{"role": "user", "content": "hi"}], response_id=7):
-            if isinstance(chunk, TextChunk):
-                texts.append(chunk.text)
-            else:
-                done = chunk
+        return await answer(chat, messages=messages)
     finally:
         await chat.aclose()
-    assert isinstance(done, ResponseDone) and done.response_id == 7
-    return texts, done
 
 
 async def test_streams_text_chunks_in_order(llm_server: ScriptedLLM, llm_config: LLMConfig) -> None:
@@ -125,14 +133,14 @@ async def test_a_long_retry_after_fails_the_turn_and_the_next_call_backs_off(llm
     llm_server.push(Reply(fault="429", retry_after="6"), "Later.")
     chat = OpenAIChat(llm_config)
     try:
-        first = [c async for c in reply(chat, [{"role": "user", "content": "hi"}], 1)]
-        assert isinstance(first[-1], ResponseDone) and "HTTP 429" in (first[-1].error or "")
+        _, first = await answer(chat, 1)
+        assert "HTTP 429" in (first.error or "")
         assert chat._cooldown_until - time.monotonic() > 5, "the next call will wait for the rate limit"
         chat._cooldown_until = time.monotonic() + 0.3  # (not 6 s in a test)
-        second = [c async for c in reply(chat, [{"role": "user", "content": "hi"}], 2)]
+        _, second = await answer(chat, 2)
     finally:
         await chat.aclose()
-    assert isinstance(second[-1], ResponseDone) and second[-1].error is None
+    assert second.error is None
     assert llm_server.request_times[1] - llm_server.request_times[0] >= 0.3
 
 
@@ -140,7 +148,7 @@ async def test_a_rejected_key_is_explained_once(llm_server: ScriptedLLM, llm_con
     llm_server.push(Reply(fault="401"), Reply(fault="401"))
     chat = OpenAIChat(llm_config)
     try:
-        errors = [[c async for c in reply(chat, [{"role": "user", "content": "hi"}], i)][-1].error for i in (1, 2)]
+        errors = [(await answer(chat, i))[1].error for i in (1, 2)]
     finally:
         await chat.aclose()
     assert errors[0] == f"the LLM at {llm_server.base_url} rejected the API key (HTTP 401): set a valid OPENAI_API_KEY"

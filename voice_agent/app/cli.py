@@ -48,6 +48,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="TOOL",
         help="tools the LLM may call: time, calculate, package.module:function, or none (repeatable; default: time, calculate)",
     )
+    p.add_argument("--node", metavar="PKG.MOD:FN", help="your own reply node, an async generator function (see README)")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -91,6 +92,12 @@ def build_config(args: argparse.Namespace) -> Config:
         llm = replace(llm, system_prompt=args.system_prompt)
     if args.embedded:
         llm = replace(llm, backend="embedded")
+    if args.node:
+        llm = replace(llm, node=args.node)
+    if llm.node:
+        from ..conversation.node import load_node
+
+        load_node(llm.node)  # a bad spec fails now, in one line, not after the models load
     if args.greeting:
         cfg = replace(cfg, greeting=args.greeting)
     if getattr(args, "transcript", None) or getattr(args, "resume", None):

@@ -26,6 +26,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -56,13 +57,14 @@ from ..core.events import (
 from ..core.routes import Bus
 from ..core.timeline import Sink, Source
 from ..stages.endpointing import looks_complete
-from ..stages.llm import ToolUse, reply
+from ..stages.llm import ToolUse
 from ..stages.normalize import validate
 from ..stages.sentences import SentenceBuffer
-from ..stages.tools import exchange
+from ..stages.tools import Toolbox, exchange
 from ..stages.vad import Vad
 from .bargein import Spoken, heard_text, unheard_text
 from .history import History
+from .node import Node, Turn, resolve_node, run_node
 from .parts import Parts
 from .summary import summarize
 from .turns import Utterance, goes_on
@@ -94,12 +96,14 @@ class _Reply:
 
 
 class Agent:
-    def __init__(self, parts: Parts, history: History, sink: Sink, cfg: Config | None = None) -> None:
-        """`cfg` gives the barge-in, tool and apology settings (defaults if None)."""
+    def __init__(self, parts: Parts, history: History, sink: Sink, cfg: Config | None = None, node: Node | None = None) -> None:
+        """`cfg` gives the barge-in, tool and apology settings (defaults if None); `node` makes
+        the replies (default: `[llm] node` in `cfg`, else the LLM; see `node.py`)."""
         self.parts = parts
         self.history = history
         self.sink = sink
         self.cfg = cfg or Config()
+        self.node = resolve_node(node, self.cfg)
         self.toolbox = parts.toolbox
         self.bus = Bus()
         self.reply: _Reply | None = None  # the current reply
@@ -192,21 +196,23 @@ class Agent:
         if isinstance(trigger, Transcript):
             self._add_late_tool_results()
             self.history.add_user(trigger.text)
-            stream = reply(self.parts.llm, self.history.messages(), rid, self._tool_use(reply_))
+            turn = Turn(trigger.text, self.history.messages(), rid, self.parts.llm, self._tool_use(reply_), reply_.committed)
+            stream = run_node(self.node, turn)
         else:
             stream = _fixed_reply(trigger, rid)
         buffer = SentenceBuffer()
-        async for chunk in stream:
-            if isinstance(chunk, TextChunk):
-                reply_.text += chunk.text
-                yield chunk
-            for sentence in self._ready_to_speak(chunk, buffer):
-                reply_.sentences.append(sentence)
-                yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
-            if isinstance(chunk, ToolExchange):
-                self._record_tool_round(reply_, chunk)
-            if not isinstance(chunk, (TextChunk, Filler)):
-                yield chunk
+        async with aclosing(stream):  # a barge-in closes the node here, in this task: its `finally` runs now
+            async for chunk in stream:
+                if isinstance(chunk, TextChunk):
+                    reply_.text += chunk.text
+                    yield chunk
+                for sentence in self._ready_to_speak(chunk, buffer):
+                    reply_.sentences.append(sentence)
+                    yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
+                if isinstance(chunk, ToolExchange):
+                    self._record_tool_round(reply_, chunk)
+                if not isinstance(chunk, (TextChunk, Filler)):
+                    yield chunk
 
     def _ready_to_speak(self, chunk: AgentResponse, buffer: SentenceBuffer) -> list[str]:
         """The sentences `chunk` completes."""
@@ -242,11 +248,10 @@ class Agent:
 
     # --- tools ------------------------------------------------------------------
 
-    def _tool_use(self, reply_: _Reply) -> ToolUse | None:
-        if not self.toolbox:
-            return None
+    def _tool_use(self, reply_: _Reply) -> ToolUse:
         cfg = self.cfg.tools
-        return ToolUse(self.toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, reply_.committed.wait)
+        toolbox = self.toolbox or Toolbox([], cfg.timeout_s)
+        return ToolUse(toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, reply_.committed.wait)
 
     def _record_tool_round(self, reply_: _Reply, round_: ToolExchange) -> None:
         """The history gets the calls and their results; the reply's own words start after them."""

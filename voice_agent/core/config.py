@@ -11,6 +11,7 @@ A TOML file has one table per section, named as the fields below:
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -49,6 +50,7 @@ class LLMConfig:
     embedded_model_path: str | None = None  # GGUF for the embedded demo LLM
     embedded_threads: int = 2
     backend: str = "auto"  # "auto" | "openai" | "embedded"
+    node: str | None = None  # your own reply node, "package.module:function" (default: the LLM)
 
     def resolved(self) -> LLMConfig:
         """Fill unset fields from the standard OpenAI environment variables."""
@@ -149,6 +151,21 @@ def load_config(path: str | Path | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
     return merge(config, data, where=str(p))
+
+
+def load_object(spec: str, what: str, error: type[ValueError] = ConfigError) -> Any:
+    """The function a `package.module:function` setting names (`--tools`, `--node`), or a one-line `error`."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise error(f"{what} '{spec}': expected package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise error(f"{what} '{spec}': cannot import {module_name} ({exc})") from None
+    found = getattr(module, attr, None)
+    if not callable(found):
+        raise error(f"{what} '{spec}': {module_name} has no function {attr}")
+    return found
 
 
 def merge(obj: Any, data: dict[str, Any], where: str) -> Any:

@@ -5,8 +5,9 @@ speaks to any OpenAI-compatible endpoint (OpenAI, Ollama, llama.cpp server,
 vLLM), `embedded_llm.EmbeddedLLM` runs a small local model in-process.
 
 Failures (connection, timeout, HTTP status, malformed stream) become an
-`LLMError` with one line a user can act on; `reply()` turns it into a
-`ResponseDone(error=...)` so the turn ends and the session goes on.
+`LLMError` with one line a user can act on; the node harness
+(`conversation/node.py`) turns it into a `ResponseDone(error=...)` so the
+turn ends and the session goes on.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from ..core.config import LLMConfig
 from ..core.events import (
     AgentResponse,
     Filler,
-    ResponseDone,
     TextChunk,
     ToolCall,
     ToolExchange,
@@ -217,40 +217,34 @@ class ToolUse:
 async def reply(
     backend: ChatBackend, messages: list[dict[str, Any]], response_id: int, tools: ToolUse | None = None
 ) -> AsyncIterator[AgentResponse]:
-    """The LLM node: `TextChunk`s as they arrive, tool rounds, then one `ResponseDone`.
+    """The LLM's reply: `TextChunk`s as they arrive and tool rounds; `LLMError` if it fails.
 
     A tool round: the LLM's calls (`ToolCall`), a `Filler` if they are slow,
     their results (`ToolResult`), then the round as chat messages
     (`ToolExchange`); the LLM is then asked again with the results.
     """
-    parts: list[str] = []
+    said: list[str] = []
     messages = list(messages)
-    try:
-        for round_no in range((tools.max_rounds if tools else 0) + 1):
-            offer = tools.toolbox.schemas() if tools and round_no < tools.max_rounds else None
-            calls: list[CallRequest] = []
-            said = len(parts)
-            async for delta in _with_retry(backend, messages, offer):
-                if isinstance(delta, CallRequest):
-                    calls.append(delta)
-                else:
-                    parts.append(delta)
-                    yield TextChunk(response_id, delta)
-            if not calls or tools is None:
-                break
-            outcomes: list[Outcome] = []
-            async for event in _run_calls(tools, calls, response_id):
-                if isinstance(event, ToolResult):
-                    outcomes.append(Outcome(event.content, event.is_error))
-                yield event
-            round_messages = exchange("".join(parts[said:]), calls, outcomes)
-            messages += round_messages
-            yield ToolExchange(response_id, tuple(round_messages))
-    except LLMError as exc:
-        log.error("turn dropped: %s", exc)
-        yield ResponseDone(response_id, "".join(parts), error=str(exc))
-        return
-    yield ResponseDone(response_id, "".join(parts))
+    for round_no in range((tools.max_rounds if tools else 0) + 1):
+        offer = tools.toolbox.schemas() if tools and round_no < tools.max_rounds else None
+        calls: list[CallRequest] = []
+        before = len(said)
+        async for delta in _with_retry(backend, messages, offer):
+            if isinstance(delta, CallRequest):
+                calls.append(delta)
+            else:
+                said.append(delta)
+                yield TextChunk(response_id, delta)
+        if not calls or tools is None:
+            return
+        outcomes: list[Outcome] = []
+        async for event in run_calls(tools, calls, response_id):
+            if isinstance(event, ToolResult):
+                outcomes.append(Outcome(event.content, event.is_error))
+            yield event
+        round_messages = exchange("".join(said[before:]), calls, outcomes)
+        messages += round_messages
+        yield ToolExchange(response_id, tuple(round_messages))
 
 
 async def _with_retry(backend: ChatBackend, messages: list[dict[str, Any]], offer: Any) -> AsyncIterator[str | CallRequest]:
@@ -270,7 +264,7 @@ async def _with_retry(backend: ChatBackend, messages: list[dict[str, Any]], offe
             await asyncio.sleep(wait)
 
 
-async def _run_calls(tools: ToolUse, calls: list[CallRequest], response_id: int) -> AsyncIterator[AgentResponse]:
+async def run_calls(tools: ToolUse, calls: list[CallRequest], response_id: int) -> AsyncIterator[AgentResponse]:
     """Run one round's calls at once; on interruption each call is cancelled or finishes, as its tool says."""
     if tools.before_calls is not None:
         await tools.before_calls()

@@ -21,7 +21,6 @@ let it "finish" in the background and hand its result to the next turn.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import json
 import logging
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..core._compat import timeout
+from ..core.config import load_object
 
 log = logging.getLogger(__name__)
 
@@ -134,17 +134,7 @@ def from_function(fn: Callable[..., Any], name: str | None = None) -> Tool:
 
 def load_tool(spec: str) -> Tool:
     """A tool from `package.module:function`, or one-line `ToolError`."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ToolError(f"tool '{spec}': expected package.module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ToolError(f"tool '{spec}': cannot import {module_name} ({exc})") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ToolError(f"tool '{spec}': {module_name} has no function {attr}")
-    return from_function(fn)
+    return from_function(load_object(spec, "tool", ToolError))
 
 
 def validate_arguments(schema: dict[str, Any], arguments: Any) -> dict[str, Any]:
