@@ -9,12 +9,10 @@ of a reply that is no longer current. The same `Agent` runs on a microphone,
 a WAV file or a test: sources and sinks are passed in.
 
 Barge-in, by what the user could hear when they started speaking:
-- nothing yet (transcribing, thinking, synthesizing): they are still talking,
-  so the pending reply is dropped at once and their words join the next turn;
-- the agent's voice, within `bargein.continue_ms` of it starting: their pause
-  was not the end, so after `bargein.min_speech_ms` the reply stops, neither
-  the fragment nor the cut reply stays in the history, and the whole
-  utterance is answered once (see turns.py);
+- nothing yet, or the agent's voice for less than `bargein.continue_ms`: they
+  are still talking (their pause was not the end), so the reply stops (after
+  `bargein.min_speech_ms` if audible), neither their fragment nor the reply
+  stays in the history, and the whole utterance is answered once (turns.py);
 - the agent's voice, later: after `bargein.min_speech_ms` of their speech the
   output is silenced, the history keeps only the words that played, and if
   their speech turns out to hold no words the agent resumes what it was saying.
@@ -56,7 +54,7 @@ from ..core.events import (
 )
 from ..core.routes import Bus
 from ..core.timeline import Sink, Source
-from ..stages.endpointing import looks_complete
+from ..stages.endpointing import end_of_turn_ms
 from ..stages.llm import ToolUse
 from ..stages.normalize import validate
 from ..stages.sentences import SentenceBuffer
@@ -113,9 +111,6 @@ class Agent:
         self._utterance = Utterance()  # words of the user's utterance not yet answered
         self._resume: Resume | None = None
         self._vad: Vad | None = None
-        self._speculated: int | None = None  # start of the turn a speculative transcript was made for
-        self._speculation: Transcript | None = None  # that transcript, while the user has not gone on
-        self._commit_on_arrival: int | None = None  # that turn ended before its reply began
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -148,29 +143,32 @@ class Agent:
 
     async def _transcribe(self, turn: UserStoppedSpeaking | UserPaused) -> AsyncIterator[AgentResponse | Transcript | Resume]:
         speculative = isinstance(turn, UserPaused)
-        if not speculative and self._speculated == turn.start:
+        if not speculative and self._utterance.speculated == turn.start:
             # The turn ended as the speculation assumed: no second transcription.
-            self._speculated = None
+            self._utterance.speculated = None
             if self.reply is not None and self.reply.gated and self.reply.turn_start == turn.start:
                 for sent in self._commit():
                     yield sent
             else:
-                self._commit_on_arrival = turn.start  # its reply has not begun yet
+                self._utterance.commit_on_arrival = turn.start  # its reply has not begun yet
             return
-        audio, epoch = turn.audio, self._utterance.epoch
-        if speculative:
-            # At a pause only a little silence follows the words; add what the
-            # end of the turn would have, so Whisper hears the same ending.
+        audio = whole = self._utterance.audio(turn.audio)
+        epoch = self._utterance.epoch
+        if speculative:  # add the silence the end of the turn would have: Whisper hears the same ending
             audio = np.concatenate([audio, np.zeros(SAMPLE_RATE * 3 // 10, np.float32)])
-        result = await self.parts.stt.transcribe(audio)
+        model = self.parts.turn_model if speculative and self._vad is not None else None
+        hearing = self.parts.stt.transcribe(audio)
+        result, p_done = await asyncio.gather(hearing, model.done(whole)) if model else (await hearing, None)
         log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
         if speculative and not self._utterance.current(epoch):
             return  # the user went on while it was transcribed: it is not their turn's end
         if result.text:
             self._resume = None
-            transcript = Transcript(self._utterance.words(result.text), turn.start, turn.end, turn.decided_at, speculative)
+            text = self._utterance.transcribed(result.text, whole)
+            transcript = Transcript(text, turn.start, turn.end, turn.decided_at, speculative)
             if speculative:
-                self._speculated, self._speculation = turn.start, transcript
+                self._utterance.speculate(transcript)
+                self._decide_end(transcript, p_done)
             yield transcript
         elif self._resume is not None and not speculative:
             log.info("false interruption: resuming")
@@ -182,7 +180,7 @@ class Agent:
 
     async def _respond(self, trigger: Transcript | Resume | Say) -> AsyncIterator[AgentResponse]:
         speculative = isinstance(trigger, Transcript) and trigger.speculative
-        if isinstance(trigger, Transcript) and speculative and not self._fresh(trigger):
+        if isinstance(trigger, Transcript) and speculative and not self._utterance.fresh(trigger):
             return  # made before the user went on: stale
         if isinstance(trigger, Transcript) and not speculative and self._speech_start is not None:
             # The user is talking again already: this turn is not over, keep its words.
@@ -233,12 +231,9 @@ class Agent:
         heard_before = trigger.heard if isinstance(trigger, Resume) else ""
         new = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before, resumed=isinstance(trigger, Resume))
         speculative = isinstance(trigger, Transcript) and trigger.speculative
-        if speculative and self._commit_on_arrival == trigger.start:
-            speculative, self._commit_on_arrival = False, None  # the turn is over already
-        if speculative:
-            assert isinstance(trigger, Transcript)
-            if self._vad is not None and looks_complete(trigger.text):
-                self._vad.detector.end_early(trigger.start, self._vad.detector.cfg.quick_end_of_turn_ms)
+        if speculative and self._utterance.commit_on_arrival == trigger.start:
+            speculative, self._utterance.commit_on_arrival = False, None  # the turn is over already
+        if isinstance(trigger, Transcript) and speculative:
             new.turn_start, new.held = trigger.start, []
         else:
             new.committed.set()
@@ -307,6 +302,13 @@ class Agent:
 
     # --- speculation ------------------------------------------------------------
 
+    def _decide_end(self, speculation: Transcript, p_done: float | None) -> None:
+        """How much silence ends this turn, now that its words (and the turn model's verdict) are known."""
+        if self._vad is not None:
+            silence = end_of_turn_ms(speculation.text, p_done, self._vad.detector.cfg)
+            log.info("end of turn after %d ms of silence (p(done)=%s)", silence, p_done and round(p_done, 2))
+            self._vad.detector.end_after(speculation.start, silence)
+
     def _commit(self) -> list[AgentSpeechSent]:
         """Open the gate of the speculative reply: its held audio plays now."""
         assert self.reply is not None and self.reply.held is not None
@@ -316,13 +318,9 @@ class Agent:
         log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))
         return [sent for sent in map(self._play, held) if sent is not None]
 
-    def _fresh(self, speculation: Transcript) -> bool:
-        return speculation is self._speculation or self._commit_on_arrival == speculation.start
-
     def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
         """The user went on: drop the speculation, whether still transcribing or already replying."""
         self._utterance.went_on()
-        self._speculated = self._commit_on_arrival = self._speculation = None
         if self.reply is not None and not self.reply.gated:
             return None  # an audible reply is barge-in's business, not speculation's
         reply, self.reply = self.reply, None

@@ -14,8 +14,10 @@ normalized to zero mean and unit variance, Whisper's 80-bin log-mel features.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -71,10 +73,22 @@ class SmartTurn:
         opts.intra_op_num_threads = threads
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        # Its own thread, as every model here: the event loop never waits on it.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="turn")
 
     def probability(self, audio: np.ndarray) -> float:
         out = self._session.run(None, {"input_features": features(audio)})
         return float(np.asarray(out[0]).reshape(-1)[0])
+
+    async def done(self, audio: np.ndarray) -> float:
+        """`probability`, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.probability, audio)
+
+    def warm_up(self) -> None:
+        self.probability(np.zeros(RATE, np.float32))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
 
 
 def load(models_dir: str | Path | None = None, threads: int = 1) -> SmartTurn | None:

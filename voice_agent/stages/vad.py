@@ -41,7 +41,7 @@ class TurnDetector:
     _last_voiced_end: int = 0
     _silent_frames: int = 0
     _paused: bool = False
-    _early_frames: int = 0  # when set, this much silence ends the current turn
+    _early_frames: int = 0  # when set, this much silence (not end_of_turn_ms) ends the current turn
 
     def __post_init__(self) -> None:
         if self.cfg.frame_ms not in (10, 20, 30):
@@ -58,8 +58,8 @@ class TurnDetector:
     def in_speech(self) -> bool:
         return self._in_speech
 
-    def end_early(self, turn_start: int, silence_ms: int) -> None:
-        """The turn that started at `turn_start` may end after `silence_ms` of silence."""
+    def end_after(self, turn_start: int, silence_ms: int) -> None:
+        """The turn that started at `turn_start` ends after `silence_ms` of silence (shorter or longer)."""
         if self._in_speech and self._paused and self._audio_start == turn_start and silence_ms > 0:
             self._early_frames = max(1, silence_ms // self.cfg.frame_ms)
 
