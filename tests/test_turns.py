@@ -56,8 +56,9 @@ def test_a_speculation_goes_stale_when_the_user_goes_on() -> None:
     t = Transcript("with only like four games to go", 100, 200, speculative=True)
     u.speculate(t)
     assert u.fresh(t)
-    u.went_on()
+    u.went_on(300)
     assert not u.fresh(t) and u.speculated is None
+    assert u.gone_on_since(250) and not u.gone_on_since(400)
 
 
 def test_goes_on_within_the_window_only() -> None:

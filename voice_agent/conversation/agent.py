@@ -9,10 +9,9 @@ of a reply that is no longer current. The same `Agent` runs on a microphone,
 a WAV file or a test: sources and sinks are passed in.
 
 Barge-in, by what the user could hear when they started speaking:
-- nothing yet, or the agent's voice for less than `bargein.continue_ms`: they
-  are still talking (their pause was not the end), so the reply stops (after
-  `bargein.min_speech_ms` if audible), neither their fragment nor the reply
-  stays in the history, and the whole utterance is answered once (turns.py);
+- nothing yet, or the agent's voice for under `bargein.continue_ms`: they are
+  still talking, so the reply stops (after `bargein.min_speech_ms` if audible),
+  neither fragment nor reply stays in the history, all is answered once (turns.py);
 - the agent's voice, later: after `bargein.min_speech_ms` of their speech the
   output is silenced, the history keeps only the words that played, and if
   their speech turns out to hold no words the agent resumes what it was saying.
@@ -25,7 +24,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -65,32 +64,9 @@ from .history import History
 from .node import Node, Turn, resolve_node, run_node
 from .parts import Parts
 from .summary import summarize
-from .turns import Utterance, goes_on
+from .turns import ReplyState, Utterance, goes_on
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Reply:
-    """Bookkeeping of the reply being produced or played."""
-
-    id: int
-    user_text: str
-    sentences: list[str]
-    spoken: list[Spoken]
-    text: str = ""
-    recorded: bool = False  # its text is in the history
-    heard_before: str = ""  # a resumed reply: what was heard before the false interruption
-    resumed: bool = False  # it finishes a reply cut off by a false interruption
-    turn_start: int | None = None  # a speculative reply: the turn it answers
-    held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
-    committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
-    tool_mark: int = 0  # where in `text` the words after the last tool round begin
-    tool_sentences: int = 0  # sentences before the last tool round: its history message holds them
-
-    @property
-    def gated(self) -> bool:
-        return self.held is not None
 
 
 class Agent:
@@ -104,10 +80,11 @@ class Agent:
         self.node = resolve_node(node, self.cfg)
         self.toolbox = parts.toolbox
         self.bus = Bus()
-        self.reply: _Reply | None = None  # the current reply
+        self.reply: ReplyState | None = None  # the current reply
         self.interruptions: deque[Interruption] = deque(maxlen=100)  # the latest, for reports and tests
         self._next_id = 0
         self._speech_start: int | None = None  # the user is speaking since here
+        self._spoke_at = -1  # the user last started speaking here
         self._utterance = Utterance()  # words of the user's utterance not yet answered
         self._resume: Resume | None = None
         self._vad: Vad | None = None
@@ -117,7 +94,8 @@ class Agent:
         cut = (Interruption, CandidateCancelled)
         bus.on(UserStartedSpeaking, UserStoppedSpeaking).map(self._track_user)
         bus.on(UserResumed).map(self._cancel_candidate).broadcast()
-        bus.on(UserStoppedSpeaking, UserPaused).interrupt_on(CandidateCancelled).stream(self._transcribe).broadcast().named("stt")
+        # Not interrupted when the user goes on: a queued end of an earlier turn must not be lost.
+        bus.on(UserStoppedSpeaking, UserPaused).stream(self._transcribe).broadcast().named("stt")
         self._reply_routes = [
             bus.on(Transcript, Resume, Say).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
             bus.on(SentenceChunk).interrupt_on(*cut).map(self._validate).stream(self._speak).broadcast().named("tts"),
@@ -140,9 +118,12 @@ class Agent:
 
     def _track_user(self, event: UserStartedSpeaking | UserStoppedSpeaking) -> None:
         self._speech_start = event.position if isinstance(event, UserStartedSpeaking) else None
+        self._spoke_at = max(self._spoke_at, -1 if self._speech_start is None else self._speech_start)
 
     async def _transcribe(self, turn: UserStoppedSpeaking | UserPaused) -> AsyncIterator[AgentResponse | Transcript | Resume]:
         speculative = isinstance(turn, UserPaused)
+        if speculative and self._utterance.gone_on_since(turn.decided_at):
+            return
         if not speculative and self._utterance.speculated == turn.start:
             # The turn ended as the speculation assumed: no second transcription.
             self._utterance.speculated = None
@@ -182,8 +163,8 @@ class Agent:
         speculative = isinstance(trigger, Transcript) and trigger.speculative
         if isinstance(trigger, Transcript) and speculative and not self._utterance.fresh(trigger):
             return  # made before the user went on: stale
-        if isinstance(trigger, Transcript) and not speculative and self._speech_start is not None:
-            # The user is talking again already: this turn is not over, keep its words.
+        if isinstance(trigger, Transcript) and not speculative and self._spoke_at > trigger.end:
+            # The user is talking again already (or has since): this turn is not over, keep its words.
             self._utterance.unanswered(trigger.text)
             return
         if self.reply is not None and self.reply.gated:
@@ -226,10 +207,10 @@ class Agent:
             return buffer.flush() + failed
         return []
 
-    def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> _Reply:
+    def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> ReplyState:
         user_text = trigger.text if isinstance(trigger, Transcript) else ""
         heard_before = trigger.heard if isinstance(trigger, Resume) else ""
-        new = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before, resumed=isinstance(trigger, Resume))
+        new = ReplyState(rid, user_text, sentences=[], spoken=[], heard_before=heard_before, resumed=isinstance(trigger, Resume))
         speculative = isinstance(trigger, Transcript) and trigger.speculative
         if speculative and self._utterance.commit_on_arrival == trigger.start:
             speculative, self._utterance.commit_on_arrival = False, None  # the turn is over already
@@ -243,12 +224,12 @@ class Agent:
 
     # --- tools ------------------------------------------------------------------
 
-    def _tool_use(self, reply_: _Reply) -> ToolUse:
+    def _tool_use(self, reply_: ReplyState) -> ToolUse:
         cfg = self.cfg.tools
         toolbox = self.toolbox or Toolbox([], cfg.timeout_s)
         return ToolUse(toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, reply_.committed.wait)
 
-    def _record_tool_round(self, reply_: _Reply, round_: ToolExchange) -> None:
+    def _record_tool_round(self, reply_: ReplyState, round_: ToolExchange) -> None:
         """The history gets the calls and their results; the reply's own words start after them."""
         for message in round_.messages:
             self.history.add(message)
@@ -303,8 +284,7 @@ class Agent:
     # --- speculation ------------------------------------------------------------
 
     def _decide_end(self, speculation: Transcript, p_done: float | None) -> None:
-        """How much silence ends this turn, now that its words (and the turn model's verdict) are known."""
-        if self._vad is not None:
+        if self._vad is not None:  # its words (and the turn model's verdict) say how much silence ends it
             silence = end_of_turn_ms(speculation.text, p_done, self._vad.detector.cfg)
             log.info("end of turn after %d ms of silence (p(done)=%s)", silence, p_done and round(p_done, 2))
             self._vad.detector.end_after(speculation.start, silence)
@@ -320,7 +300,7 @@ class Agent:
 
     def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
         """The user went on: drop the speculation, whether still transcribing or already replying."""
-        self._utterance.went_on()
+        self._utterance.went_on(resumed.position)
         if self.reply is not None and not self.reply.gated:
             return None  # an audible reply is barge-in's business, not speculation's
         reply, self.reply = self.reply, None
@@ -345,9 +325,8 @@ class Agent:
         assert reply is not None
         stopped_at = self.sink.stop()
         heard = heard_text(reply.spoken, stopped_at) if audible else ""
-        first_audible = min((p.start for p in reply.spoken), default=None)
         window = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
-        if reply.user_text and (not audible or goes_on(speech_start, first_audible, window)):
+        if reply.user_text and (not audible or goes_on(speech_start, reply.first_audible, window)):
             # They were still talking: the fragment and its reply are no turn of their own.
             self.history.drop_last_user()
             self._utterance.unanswered(reply.user_text)
@@ -361,7 +340,7 @@ class Agent:
         self.interruptions.append(event)
         return event
 
-    def _record_heard(self, reply: _Reply, stopped_at: int) -> None:
+    def _record_heard(self, reply: ReplyState, stopped_at: int) -> None:
         since_tools = [s for s in reply.spoken if s.sentence_index >= reply.tool_sentences]
         text = f"{reply.heard_before} {heard_text(since_tools, stopped_at)}".strip()
         if reply.recorded or reply.resumed:

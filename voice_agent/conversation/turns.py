@@ -1,4 +1,5 @@
-"""The user's utterance across the turns the VAD cuts it into.
+"""Turn bookkeeping: the user's utterance across the turns the VAD cuts it into,
+and the state of the reply being produced or played.
 
 A pause can end a turn that was not the end of what the user meant to say;
 the agent then transcribes and answers a fragment. When the user goes on,
@@ -19,11 +20,13 @@ transcript made in an older epoch is thrown away instead of answered.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.events import Transcript
+from ..core.events import AudioChunk, Transcript
+from .bargein import Spoken
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Utterance:
     carried_audio: np.ndarray | None = None  # their audio, when known
     _audio_of: dict[str, np.ndarray] = field(default_factory=dict)  # the audio of recent transcripts
     epoch: int = 0  # bumped each time the user goes on after a pause
+    resumed_at: int = -1  # where they last went on
     speculated: int | None = None  # start of the turn a speculative transcript was made for
     speculation: Transcript | None = None  # that transcript, while the user has not gone on
     commit_on_arrival: int | None = None  # that turn ended before its reply began
@@ -54,9 +58,10 @@ class Utterance:
         self._audio_of[whole] = audio
         return whole
 
-    def went_on(self) -> None:
+    def went_on(self, position: int) -> None:
         """The user spoke again after a pause: speculations made before are stale."""
         self.epoch += 1
+        self.resumed_at = position
         self.speculated = self.speculation = self.commit_on_arrival = None
 
     def speculate(self, transcript: Transcript) -> None:
@@ -68,6 +73,10 @@ class Utterance:
 
     def current(self, epoch: int) -> bool:
         return epoch == self.epoch
+
+    def gone_on_since(self, pause_decided_at: int) -> bool:
+        """Has the user gone on since this pause? (Then transcribing it is wasted.)"""
+        return self.resumed_at >= pause_decided_at
 
     def answered(self) -> None:
         """A reply to all carried words is going ahead."""
@@ -87,3 +96,30 @@ def goes_on(speech_start: int, first_audible: int | None, window: int) -> bool:
     and they are still talking, rather than cutting a reply off.
     """
     return first_audible is not None and speech_start - first_audible <= window
+
+
+@dataclass
+class ReplyState:
+    """Bookkeeping of the reply being produced or played."""
+
+    id: int
+    user_text: str
+    sentences: list[str]
+    spoken: list[Spoken]
+    text: str = ""
+    recorded: bool = False  # its text is in the history
+    heard_before: str = ""  # a resumed reply: what was heard before the false interruption
+    resumed: bool = False  # it finishes a reply cut off by a false interruption
+    turn_start: int | None = None  # a speculative reply: the turn it answers
+    held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
+    committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
+    tool_mark: int = 0  # where in `text` the words after the last tool round begin
+    tool_sentences: int = 0  # sentences before the last tool round: its history message holds them
+
+    @property
+    def gated(self) -> bool:
+        return self.held is not None
+
+    @property
+    def first_audible(self) -> int | None:
+        return min((p.start for p in self.spoken), default=None)
