@@ -88,7 +88,7 @@ def test_first_words_wait_for_the_opener_to_be_a_whole_word() -> None:
 
 def test_first_words_without_an_opener_stop_at_the_most() -> None:
     text = "Seven red apples sat there quietly yesterday evening beside nine green pears."
-    assert chunks_of(text, first_words=5, first_words_max=9)[0] == "Seven red apples sat there quietly yesterday evening beside"
+    assert chunks_of(text, first_words=5, first_words_max=7)[0] == "Seven red apples sat there quietly yesterday"
 
 
 def test_unpunctuated_text_flushes_at_a_word_boundary() -> None:

@@ -138,8 +138,9 @@ class Agent:
         if speculative:  # add the silence the end of the turn would have: Whisper hears the same ending
             audio = np.concatenate([audio, np.zeros(SAMPLE_RATE * 3 // 10, np.float32)])
         model = self.parts.turn_model if speculative and self._vad is not None else None
-        hearing = self.parts.stt.transcribe(audio)
-        result, p_done = await asyncio.gather(hearing, model.done(whole)) if model else (await hearing, None)
+        # The turn model runs beside Whisper; the LLM does not wait for its verdict.
+        judged = self.bus.spawn(model.done(whole), "turn model") if model else None
+        result = await self.parts.stt.transcribe(audio)
         log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
         if speculative and not self._utterance.current(epoch):
             return  # the user went on while it was transcribed: it is not their turn's end
@@ -149,8 +150,9 @@ class Agent:
             transcript = Transcript(text, turn.start, turn.end, turn.decided_at, speculative)
             if speculative:
                 self._utterance.speculate(transcript)
-                self._decide_end(transcript, p_done)
-            yield transcript
+            yield transcript  # the LLM starts on it now; the end of turn is decided after
+            if speculative:
+                await self._decide_end(transcript, judged, epoch)
         elif self._resume is not None and not speculative:
             log.info("false interruption: resuming")
             resume, self._resume = self._resume, None
@@ -283,8 +285,9 @@ class Agent:
 
     # --- speculation ------------------------------------------------------------
 
-    def _decide_end(self, speculation: Transcript, p_done: float | None) -> None:
-        if self._vad is not None:  # its words (and the turn model's verdict) say how much silence ends it
+    async def _decide_end(self, speculation: Transcript, judged: asyncio.Task[float] | None, epoch: int) -> None:
+        p_done = await judged if judged else None  # with the words, the silence that ends this turn
+        if self._vad is not None and self._utterance.current(epoch):
             silence = end_of_turn_ms(speculation.text, p_done, self._vad.detector.cfg)
             log.info("end of turn after %d ms of silence (p(done)=%s)", silence, p_done and round(p_done, 2))
             self._vad.detector.end_after(speculation.start, silence)

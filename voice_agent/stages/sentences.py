@@ -68,7 +68,7 @@ class SentenceBuffer:
     max_chars: int = 220  # flush unpunctuated text at a word boundary past this
     first_clause_min_chars: int = 12  # 0 disables the early first clause
     first_words: int = 5  # the first chunk may end after this many words, before a phrase opener (0: off)
-    first_words_max: int = 9  # ... and at the latest here, at any word
+    first_words_max: int = 7  # ... and at the latest here, at any word
 
     def __post_init__(self) -> None:
         self._raw = ""  # text whose last word may still be incomplete
