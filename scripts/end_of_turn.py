@@ -11,7 +11,7 @@ agent speculates), and its Whisper transcript.
 Energy rule (the judge's): 10 ms windows, threshold max(peak - 25 dB,
 10th percentile + 15 dB), runs of at least 50 ms above it are speech.
 
-    python scripts/end_of_turn.py [--speech-dir tests/speech] [--min-gap-ms 150]
+    python scripts/end_of_turn.py --speech-dir tests/speech --speech-dir tests/speech/pauses --min-gap-ms 250
 
 Each policy turns the signs into the silence after which the agent takes the
 turn. `premature`: pauses longer than that silence (the agent would speak
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from voice_agent.audio.source import read_audio
-from voice_agent.core.config import STTConfig
+from voice_agent.core.config import STTConfig, VADConfig
 from voice_agent.stages import turn_model
-from voice_agent.stages.endpointing import DANGLING, looks_complete
+from voice_agent.stages.endpointing import DANGLING, end_of_turn_ms, looks_complete
 from voice_agent.stages.stt import Transcriber
 
 RATE = 16_000
@@ -82,9 +82,9 @@ def points(path: Path, min_gap_ms: int) -> list[Point]:
     out = []
     for (_, end), (nxt, _) in zip(runs, runs[1:]):
         if nxt - end >= min_gap_ms * RATE // 1000:
-            out.append(Point(path.name, end, False, (nxt - end) * 1000 // RATE, audio[: end + AFTER]))
+            out.append(Point(str(path), end, False, (nxt - end) * 1000 // RATE, audio[: end + AFTER]))
     end = runs[-1][1]
-    out.append(Point(path.name, end, True, 0, audio[: end + AFTER]))
+    out.append(Point(str(path), end, True, 0, audio[: end + AFTER]))
     return out
 
 
@@ -104,55 +104,60 @@ def policies() -> dict[str, Policy]:
     for th in (0.5, 0.7):
         for slow in (500, 1000):
             table[f"smart-turn p>{th} 200, else {slow}"] = lambda p, th=th, slow=slow: 200 if p.p_turn > th else slow
-    for th in (0.3, 0.5):
-        table[f"mix p>{th}: +not dangling 200, +full stop 500, else 1000"] = lambda p, th=th: mix(p, th)
+    for fixed in (700, 900):
+        table[f"fixed {fixed} ms"] = lambda p, fixed=fixed: fixed
+    for quick, usual, hold in ((200, 500, 1000), (200, 700, 1000), (200, 900, 900)):
+        for th in (0.5, 0.7, 0.9):
+            name = f"mix p>{th}: both {quick}, one {usual}, neither {hold}"
+            table[name] = lambda p, th=th, q=quick, u=usual, h=hold: mix(p, th, q, u, h)
+    cfg = VADConfig()
+    table["THE AGENT'S: no model (transcript alone)"] = lambda p: end_of_turn_ms(p.text, None, cfg)
+    table["THE AGENT'S: with the model (defaults)"] = lambda p: end_of_turn_ms(p.text, p.p_turn, cfg)
     return table
 
 
-def mix(p: Point, th: float) -> int:
+def mix(p: Point, th: float, quick: int, usual: int, hold: int) -> int:
     """Both signs agree it is over: quick; one does: the usual silence; neither: a long one."""
     audio_done = p.p_turn > th
     if audio_done and last_word_finishes(p.text):
-        return 200
+        return quick
     if audio_done or looks_complete(p.text):
-        return 500
-    return 1000
-
-
-PAUSES_MS = (300, 500, 800)
+        return usual
+    return hold
 
 
 def table(pts: list[Point]) -> None:
-    """Premature: the recording's own pauses, then every pause as if it lasted 300/500/800 ms."""
-    gaps = [p for p in pts if not p.done]
-    ends = [p for p in pts if p.done]
-    head = "".join(f"{f'at {ms} ms':>9s}" for ms in PAUSES_MS)
-    print(f"{'policy':58s} {'premature':>10s}{head}   end wait p50  p95 ms")
+    """Per recording, as the judge counts: premature if the silence chosen at any of its
+    pauses is shorter than that pause; the wait at its end is what its latency pays."""
+    files = sorted({p.file for p in pts})
+    print(f"{'policy':50s} {'premature recordings':>21s} {'pauses':>7s}   end wait p50  p95 ms")
     for name, policy in policies().items():
-        early = sum(policy(p) < p.gap_ms for p in gaps)
-        as_if = "".join(f"{sum(policy(p) <= ms for p in gaps):9d}" for ms in PAUSES_MS)
-        waits = np.array([policy(p) for p in ends])
-        print(f"{name:58s} {early:9d}{as_if}   {np.percentile(waits, 50):12.0f} {np.percentile(waits, 95):4.0f}")
+        early = {p.file for p in pts if not p.done and policy(p) <= p.gap_ms}
+        pauses = sum(not p.done and policy(p) <= p.gap_ms for p in pts)
+        waits = np.array([policy(p) for p in pts if p.done])
+        print(f"{name:50s} {len(early):10d}/{len(files):<10d} {pauses:7d}   {np.percentile(waits, 50):12.0f} {np.percentile(waits, 95):4.0f}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--speech-dir", type=Path, default=Path("tests/speech"))
+    ap.add_argument("--speech-dir", type=Path, action="append", help="(repeatable) default: tests/speech")
     ap.add_argument("--min-gap-ms", type=int, default=150)
     ap.add_argument("--show", action="store_true", help="print every point")
     args = ap.parse_args()
-    manifest = args.speech_dir / "manifest.tsv"
-    if not manifest.is_file():
-        print(f"no manifest.tsv in {args.speech_dir}", file=sys.stderr)
-        return 2
-    with manifest.open() as f:
-        files = [row["file"] for row in csv.DictReader(f, delimiter="\t")]
+    files: list[Path] = []
+    for folder in args.speech_dir or [Path("tests/speech")]:
+        manifest = folder / "manifest.tsv"
+        if not manifest.is_file():
+            print(f"no manifest.tsv in {folder}", file=sys.stderr)
+            return 2
+        with manifest.open() as f:
+            files += [folder / row["file"] for row in csv.DictReader(f, delimiter="\t")]
     model = turn_model.load()
     if model is None:
         print("smart-turn model not installed (pip install pipecat-ai)", file=sys.stderr)
         return 2
     stt = Transcriber(STTConfig(), "models")
-    pts = [p for name in files for p in points(args.speech_dir / name, args.min_gap_ms)]
+    pts = [p for path in files for p in points(path, args.min_gap_ms)]
     costs = []
     for p in pts:
         p.text = stt.transcribe_sync(p.audio).text

@@ -36,7 +36,7 @@ def test_looks_complete(text: str, done: bool) -> None:
 
 # --- the end-of-turn silence from both signs (pure) ----------------------------------
 
-CFG = VADConfig(quick_end_of_turn_ms=200, end_of_turn_ms=500, hold_end_of_turn_ms=1000, end_of_turn_threshold=0.5)
+CFG = VADConfig(quick_end_of_turn_ms=200, end_of_turn_ms=500, hold_end_of_turn_ms=900, end_of_turn_threshold=0.7)
 
 
 @pytest.mark.parametrize(
@@ -44,9 +44,10 @@ CFG = VADConfig(quick_end_of_turn_ms=200, end_of_turn_ms=500, hold_end_of_turn_m
     [
         ("Go forward 10 meters.", 0.98, 200),  # sounds and reads finished
         ("Go forward 10 meters", 0.98, 200),  # no full stop, but the audio is sure and no word dangles
-        ("Go forward 10 meters and", 0.98, 500),  # the audio says done, the words promise more
-        ("He might even have been made amiable himself.", 0.03, 500),  # reads finished, sounds unfinished
-        ("Mr. John Dashwood had then leisure to consider how much—", 0.01, 1000),  # neither: a thinking pause
+        ("Go forward 10 meters and", 0.98, 900),  # the audio says done, the words promise more
+        ("He might even have been made amiable himself.", 0.03, 900),  # reads finished, sounds unfinished
+        ("Eight of spades, four of clubs.", 0.6, 900),  # not sure enough
+        ("Mr. John Dashwood had then leisure to consider how much—", 0.01, 900),  # neither: a thinking pause
         ("Go forward 10 meters.", None, 200),  # no model: the transcript alone
         ("Tell me about the", None, 500),
     ],
@@ -57,7 +58,7 @@ def test_end_of_turn_silence(text: str, p_done: float | None, silence: int) -> N
 
 def test_quick_end_off_means_never_sooner_than_the_usual_silence() -> None:
     cfg = replace(CFG, quick_end_of_turn_ms=0)
-    assert end_of_turn_ms("Go forward 10 meters.", 0.99, cfg) == 500
+    assert end_of_turn_ms("Go forward 10 meters.", 0.99, cfg) == 900
     assert end_of_turn_ms("Go forward 10 meters.", None, cfg) == 500
 
 

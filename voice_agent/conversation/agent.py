@@ -53,7 +53,7 @@ from ..core.events import (
 )
 from ..core.routes import Bus
 from ..core.timeline import Sink, Source
-from ..stages.endpointing import end_of_turn_ms
+from ..stages.endpointing import end_of_turn_ms, hold_ms
 from ..stages.llm import ToolUse
 from ..stages.normalize import validate
 from ..stages.sentences import SentenceBuffer
@@ -138,6 +138,8 @@ class Agent:
         if speculative:  # add the silence the end of the turn would have: Whisper hears the same ending
             audio = np.concatenate([audio, np.zeros(SAMPLE_RATE * 3 // 10, np.float32)])
         model = self.parts.turn_model if speculative and self._vad is not None else None
+        if model and self._vad:  # not done until heard done: the hold stands while Whisper works
+            self._vad.detector.end_after(turn.start, hold_ms(self._vad.detector.cfg))
         # The turn model runs beside Whisper; the LLM does not wait for its verdict.
         judged = self.bus.spawn(model.done(whole), "turn model") if model else None
         result = await self.parts.stt.transcribe(audio)
