@@ -112,7 +112,7 @@ class AudioConfig:
 @dataclass
 class BargeInConfig:
     min_speech_ms: int = 200  # user speech over the agent's voice needed to cut it off
-    continue_ms: int = 1000  # speech this soon after the reply became audible continues the user's turn
+    continue_ms: int = 700  # speech this soon after the reply became audible continues the user's turn
     resume: str = "repeat"  # after a false interruption: "repeat" the cut sentence, or "continue"
 
 
