@@ -51,6 +51,16 @@ def test_carried_words_are_set_never_appended() -> None:
     assert u.words("Thanks.") == "Thanks."
 
 
+def test_a_whole_that_lost_the_carried_words_is_refused() -> None:
+    u = Utterance()
+    audio = np.zeros(1600, np.float32)
+    assert u.transcribed("two nine three", audio) == "two nine three"
+    u.unanswered("two nine three")
+    assert u.carried_audio is audio
+    assert u.transcribed("4 0.", audio) is None  # Whisper dropped the first part of the whole
+    assert u.transcribed("two nine three four zero", audio) == "two nine three four zero"
+
+
 def test_a_speculation_goes_stale_when_the_user_goes_on() -> None:
     u = Utterance()
     t = Transcript("with only like four games to go", 100, 200, speculative=True)

@@ -149,6 +149,8 @@ class Agent:
         if result.text:
             self._resume = None
             text = self._utterance.transcribed(result.text, whole)
+            if text is None:  # the whole lost the carried words: hear the new part alone, join the texts
+                text = self._utterance.words((await self.parts.stt.transcribe(turn.audio)).text)
             transcript = Transcript(text, turn.start, turn.end, turn.decided_at, speculative)
             if speculative:
                 self._utterance.speculate(transcript)

@@ -21,12 +21,15 @@ transcript made in an older epoch is thrown away instead of answered.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.events import AudioChunk, Transcript
 from .bargein import Spoken
+
+_WORD = re.compile(r"[\w']+")
 
 
 @dataclass
@@ -50,8 +53,11 @@ class Utterance:
             return turn_audio
         return np.concatenate([self.carried_audio, turn_audio])
 
-    def transcribed(self, text: str, audio: np.ndarray) -> str:
-        """`text` was heard in `audio` (`audio(...)`): the words of the whole utterance so far."""
+    def transcribed(self, text: str, audio: np.ndarray) -> str | None:
+        """`text` was heard in `audio` (`audio(...)`): the words of the whole utterance so far,
+        or None if Whisper lost the carried words in it (then hear the new part alone)."""
+        if self.carried_audio is not None and len(_WORD.findall(text)) < len(_WORD.findall(self.carried)):
+            return None
         whole = text.strip() if self.carried_audio is not None else self.words(text)
         if len(self._audio_of) > 8:
             self._audio_of.pop(next(iter(self._audio_of)))
