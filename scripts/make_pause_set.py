@@ -84,7 +84,7 @@ SET: list[Utterance] = [
     # --- pauses inside one recording, at a word gap ---------------------------------------
     Utterance("and_0870_300.wav", "pause", "and mister john dashwood had then leisure to consider how much there might be prudently in his power to do for them",
               split(SENSE + "870.wav", 0.54, pauses=(300,)), "after 'and'"),
-    Utterance("and_0870_800.wav", "pause", "and mister john dashwood had then leisure to consider how much there might be prudently in his power to do for them",
+    Utterance("sense_0870_800.wav", "pause", "and mister john dashwood had then leisure to consider how much there might be prudently in his power to do for them",
               split(SENSE + "870.wav", 2.75, pauses=(800,)), "after 'leisure'"),
     Utterance("and_0890_500.wav", "pause", "unless to be rather cold hearted and rather selfish is to be ill disposed",
               split(SENSE + "890.wav", 2.375, pauses=(500,)), "after 'and'"),

@@ -1,4 +1,7 @@
-"""`voice-agent bench` end to end on a small slice of the real speech (figures are not judged here)."""
+"""`voice-agent bench` end to end on a small slice of the real speech: the JSON is the judge's reading of the audio.
+
+Timing figures are not thresholds here (noisy machines); what is asserted is that
+they were read from the recorded conversation and hang together."""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import SPEECH
 
-from voice_agent.app.bench import sentence_gaps
+from voice_agent.app.bench import DEFAULT_REPLY, load_manifest, load_manifests, reply_spans, sentence_gaps
 from voice_agent.conversation.metrics import summary
 from voice_agent.core.events import AudioChunk
 from voice_agent.core.timeline import Placed
@@ -42,25 +46,47 @@ def test_soak_writes_the_documented_json(tmp_path: Path) -> None:
     assert soak["turns"] == 8 and isinstance(soak["stale_audio"], int)
 
 
-def test_bench_writes_the_documented_json_and_plot(tmp_path: Path) -> None:
+def test_the_default_reply_is_two_sentences_of_26_words_the_first_13() -> None:
+    first, second = (part.strip() for part in DEFAULT_REPLY.split(".")[:2])
+    assert len(first.split()) == 13 and len(second.split()) == 13
+    assert DEFAULT_REPLY.count(".") == 2 and not DEFAULT_REPLY.startswith("Sure")
+
+
+def test_bench_judges_the_recorded_conversation_and_writes_the_documented_json(tmp_path: Path) -> None:
     out, plot = tmp_path / "bench.json", tmp_path / "bench.png"
     proc = subprocess.run(
-        [sys.executable, "-m", "voice_agent", "bench", "--limit", "2", "--bargein-trials", "1",
-         "--ttft-ms", "50", "--json", str(out), "--plot", str(plot)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"},
+        [sys.executable, "-m", "voice_agent", "bench", "--speech-dir", str(SPEECH), "--speech-dir", str(SPEECH / "pauses"),
+         "--limit", "2", "--bargein-trials", "1", "--ttft-ms", "50", "--json", str(out), "--plot", str(plot)],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
-    for key in ("response_latency_ms", "baseline_response_latency_ms", "bargein_stop_ms", "sentence_gap_ms"):
-        assert set(result[key]) == {"p50", "p95", "max"} and result[key]["p50"] is not None, key
+    assert result["recordings"] == 2 and len(result["per_recording"]) == 2
+    for key in ("unanswered", "premature", "answered_more_than_once", "words_passed_twice"):
+        assert isinstance(result[key], list), key
+    rows = result["per_recording"]
+    assert [r["file"] for r in rows] == ["speech/ps_librivox_sense_and_sensibility_0870.wav", "speech/ps_librivox_sense_and_sensibility_0880.wav"]
+    assert result["answered"] == sum(r["answered"] for r in rows)
+    assert sorted(result["unanswered"]) == sorted(r["file"] for r in rows if not r["answered"])
+    for r in rows:
+        # The end of speech is the recording's own (the judge's rule), placed on the session's timeline.
+        assert r["speech_onset_ms"] < r["speech_end_ms"]
+        if r["answered"]:
+            assert r["latency_ms"] is not None and r["latency_ms"] >= 0 and r["answers"] >= 1
+        # What the LLM received comes from the scripted server's request log.
+        assert r["received"] or not r["answered"]
+    for key in ("response_latency_ms", "bargein_stop_ms", "sentence_gap_ms"):
+        assert set(result[key]) == {"p50", "p95", "max"}, key
+    assert set(result["baseline"]["response_latency_ms"]) == {"p50", "p95", "max"}
+    assert len(result["baseline"]["per_recording"]) == 2
+    assert 0 <= result["session_wer"] <= 2
     assert set(result["stt"]) == {"agent", "stock"}
     assert all(set(v) == {"wer", "mean_ms"} for v in result["stt"].values())
-    assert set(result["stages_p50_ms"]) >= {"stt_ms", "llm_first_token_ms", "tts_first_audio_ms"}
-    assert len(result["turns"]) >= 2 and result["end_of_turn_silence_ms"] == 500
+    assert result["settings"]["tokens_per_s"] == 30 and result["settings"]["scripted_reply"] == DEFAULT_REPLY
     assert result["machine"]["cores"] >= 1 and result["machine"]["cpu_model"]
-    assert result["stages_p50_ms"]["llm_first_token_ms"] >= 50  # the scripted time to first token
+    assert result["cpu_s_per_recording"] > 0 and result["peak_rss_mb"] > 0
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"
-    assert "response_latency_ms" in proc.stderr  # the table
+    assert "judged from the audio" in proc.stderr  # the table
 
 
 def test_bench_with_a_bad_speech_dir_is_one_line(tmp_path: Path) -> None:
@@ -70,3 +96,19 @@ def test_bench_with_a_bad_speech_dir_is_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error: no manifest.tsv")
+
+
+def test_a_manifest_may_list_files_in_subfolders_and_folders_add_up(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.wav").write_bytes((SPEECH / "ps_cards_001.wav").read_bytes())
+    (tmp_path / "manifest.tsv").write_text("file\ttranscript\nsub/a.wav\tten of clubs\n")
+    items = load_manifests([tmp_path, SPEECH])
+    assert items[0].name == f"{tmp_path.name}/sub/a.wav" and items[0].reference == "ten of clubs"
+    assert items[0].path.is_file() and len(items) == 1 + len(load_manifest(SPEECH))
+
+
+def test_reply_spans_are_what_the_sink_played_per_reply() -> None:
+    def at(rid: int, start: int, end: int) -> Placed:
+        return Placed(start, end, AudioChunk(rid, np.zeros(1, np.int16), 22050, "x"))
+
+    assert reply_spans([at(1, 0, 100), at(1, 400, 500), at(2, 900, 950), at(1, 100, 200)]) == [(0, 500), (900, 950)]

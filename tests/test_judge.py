@@ -170,9 +170,10 @@ def test_words_received_are_the_new_user_lines_of_the_last_request_in_the_window
     words, _ = received_words(kept, 0, 1000, None)  # the session's first window: every line is new
     assert words == "Ten of clubs. Ten of clubs. Seven of clubs."
     words, _ = received_words(kept[1:], 250, 1000, req(0, "Five."))
-    assert words == "Ten of clubs. Ten of clubs. Seven of clubs."  # "Five." is not there (trimmed): all of it
-    words, _ = received_words(kept[1:], 250, 1000, kept[0])
-    assert words == "Ten of clubs. Seven of clubs."
+    assert words == "Ten of clubs. Seven of clubs."  # nothing in common with the window before: the last line
+    # The window before answered "Five."; this window's fragment was kept as a turn: both lines are new.
+    words, _ = received_words([req(300, "Five.", "Ten of clubs.", "Ten of clubs. Seven of clubs.")], 250, 1000, req(0, "Five."))
+    assert words == "Ten of clubs. Ten of clubs. Seven of clubs."
 
 
 def test_words_passed_twice_are_found_and_words_said_twice_are_not() -> None:
@@ -200,3 +201,17 @@ def test_the_judge_reports_duplicates_and_session_wer_from_the_server_log(voice:
     assert summary["words_passed_twice"] == ["two.wav"]
     assert summary["session_wer"] == pytest.approx(3 / 6, abs=1e-3)
     assert summary["answered"] == 2 and summary["response_latency_ms"]["max"] is not None
+
+
+def test_a_slow_reply_with_a_long_silence_inside_is_one_answer_when_the_sink_says_so(voice: np.ndarray) -> None:
+    user = speech("ps_cards_001.wav")
+    _, end = speech_extent(user) or (0, 0)
+    agent = timeline(10)
+    start = ms(500) + end + ms(300)
+    place(agent, voice[: ms(1500)], start)
+    place(agent, voice[ms(1500) :], start + ms(1500) + ms(1200))  # the second sentence 1.2 s late
+    placement = [Placement("a.wav", ms(500), user)]
+    assert judge(placement, agent)[0].answers == 2  # from the track alone: two starts
+    one_reply = [(start, start + ms(2700) + len(voice) - ms(1500))]
+    v = judge(placement, agent, reply_spans=one_reply)[0]
+    assert v.answers == 1 and v.answered and v.latency_ms is not None and 300 <= v.latency_ms <= 380

@@ -1,9 +1,17 @@
-"""`voice-agent bench`: latency, barge-in and STT figures from one reproducible run.
+"""`voice-agent bench`: the agent judged from the audio of one recorded conversation.
 
-The agent runs its real pipeline in timeline mode at real-time pace over a
-folder of recorded speech; the same turns then go through the naive
-sequential pipeline (baseline.py); barge-in trials start a recording while
-the agent speaks; and both STT paths transcribe every utterance.
+The agent runs its real pipeline at real-time pace, with each recording spoken
+once it has been quiet for a while after the one before, as the demo does; the
+conversation is recorded on one timeline (the user's recordings where they
+were placed, and what the sink played). Every figure is computed by
+`measure/judge.py` from that audio and the recordings themselves: where each
+recording's speech ends (its own energy), whether and how soon agent audio
+followed, whether any played over the user, and what the LLM server received.
+The agent's own account (its turn events) is kept only as `agent_account`, a
+diagnostic. The same recordings then go through the naive sequential pipeline
+(baseline.py); barge-in trials start a recording while the agent speaks and
+time, on the agent track, its speech onset to silence; both STT paths
+transcribe every recording offline.
 """
 
 from __future__ import annotations
@@ -15,11 +23,12 @@ import platform
 import resource
 import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soxr
 from rich.console import Console
 from rich.table import Table
 
@@ -36,31 +45,44 @@ from ..conversation.agent import Agent, Parts
 from ..conversation.history import History
 from ..conversation.metrics import summary
 from ..core.config import Config, ConfigError
-from ..core.events import UserStoppedSpeaking
+from ..core.events import SAMPLE_RATE, UserStoppedSpeaking
 from ..core.timeline import Placed, WallClock
+from ..measure import judge
 from ..measure.baseline import naive_turn
 from ..measure.wer import wer
 from ..stages.vad import Vad
 from .demo import run_demo
 
-DEFAULT_REPLY = "Sure. Here is a short answer for you."
+# Two sentences, 26 words, the first 13: an LLM is not obliged to open with a one-word sentence.
+DEFAULT_REPLY = "I heard what you said, and I can help you with that today. Tell me if there is anything else you would like me to add."
 LONG_REPLY = (
     "Here is a longer answer, so that you have time to cut in. It goes on for a few sentences. "
     "Each of them is spoken in turn, until you interrupt."
 )
-STAGES = ("vad_end_of_turn_ms", "stt_ms", "llm_first_token_ms", "first_sentence_ms", "tts_first_audio_ms")
 
 
 @dataclass
 class BenchOptions:
-    speech_dir: Path
+    speech_dirs: list[Path]
     llm: str = "scripted"  # "scripted", "embedded", or an OpenAI-compatible base URL
     ttft_ms: float = 0.0
+    tokens_per_s: float = 30.0
+    reply: str = DEFAULT_REPLY
     bargein_trials: int = 6
-    limit: int | None = None  # use only the first N utterances (quick runs)
+    limit: int | None = None  # use only the first N recordings (quick runs)
+    gap_s: float = 1.5  # the user speaks again once the agent has been quiet this long
+    output: Path | None = None  # the conversation WAV (user left, agent right)
 
 
-def load_manifest(folder: Path) -> list[tuple[Path, str]]:
+@dataclass(frozen=True)
+class Item:
+    name: str  # "<folder>/<file>", as reported
+    path: Path
+    reference: str
+
+
+def load_manifest(folder: Path) -> list[Item]:
+    """A folder's `manifest.tsv` (columns `file`, `transcript`; `file` may name a subfolder)."""
     manifest = folder / "manifest.tsv"
     if not manifest.is_file():
         raise ConfigError(f"no manifest.tsv in {folder} (tab-separated, header row, columns 'file' and 'transcript')")
@@ -68,11 +90,15 @@ def load_manifest(folder: Path) -> list[tuple[Path, str]]:
         rows = list(csv.DictReader(f, delimiter="\t"))
     if not rows or not {"file", "transcript"} <= set(rows[0]):
         raise ConfigError(f"{manifest} needs a header row with columns 'file' and 'transcript'")
-    items = [(folder / r["file"], r["transcript"]) for r in rows]
-    missing = [str(p) for p, _ in items if not p.is_file()]
+    items = [Item(f"{folder.name}/{r['file']}", folder / r["file"], r["transcript"]) for r in rows]
+    missing = [str(i.path) for i in items if not i.path.is_file()]
     if missing:
         raise AudioInputError(f"{len(missing)} file(s) in {manifest} not found, e.g. {missing[0]}")
     return items
+
+
+def load_manifests(folders: list[Path]) -> list[Item]:
+    return [item for folder in folders for item in load_manifest(folder)]
 
 
 def machine() -> dict[str, Any]:
@@ -83,13 +109,28 @@ def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "cpu_model": model, "python": platform.python_version()}
 
 
-async def latency_run(cfg: Config, parts: Parts, clips: list[np.ndarray], console: Console) -> tuple[dict[str, Any], float, list[float]]:
-    """The demo's report, CPU seconds per turn, and the silences between the pieces of each reply."""
-    cpu0 = time.process_time()
-    result = await run_demo(cfg, parts, clips, fast=False, console=console)
-    turns = [t for t in result.report["turns"] if t["response_latency_ms"] is not None]
-    gaps = sentence_gaps(result.agent.sink.placed)  # type: ignore[attr-defined]  # the demo's sink is a TimelineSink
-    return result.report, (time.process_time() - cpu0) / max(1, len(turns)), gaps
+def agent_track(sink: TimelineSink, length: int) -> np.ndarray:
+    """What the sink played, at 16 kHz on the input timeline, at least `length` samples."""
+    rendered = sink.render(np.zeros(0, np.float32), stereo=True)[:, 1]
+    track = soxr.resample(rendered, sink.rate, SAMPLE_RATE).astype(np.float32) if len(rendered) else rendered
+    return np.concatenate([track, np.zeros(max(0, length - len(track)), np.float32)])
+
+
+def reply_spans(placed: list[Placed]) -> list[tuple[int, int]]:
+    """[start, end) on the timeline of everything the sink played for each reply id."""
+    spans: dict[int, tuple[int, int]] = {}
+    for p in placed:
+        a, b = spans.get(p.chunk.response_id, (p.start, p.end))
+        spans[p.chunk.response_id] = (min(a, p.start), max(b, p.end))
+    return sorted(spans.values())
+
+
+def logged_requests(server: Any, clock: WallClock) -> list[judge.Request]:
+    """The LLM server's request log on the session's timeline."""
+    return [
+        judge.Request(round((t - clock.t0) * SAMPLE_RATE), list(body.get("messages", [])))
+        for body, t in zip(list(server.requests), list(server.request_times), strict=True)
+    ]
 
 
 def sentence_gaps(placed: list[Placed]) -> list[float]:
@@ -104,60 +145,87 @@ def sentence_gaps(placed: list[Placed]) -> list[float]:
     return gaps
 
 
-async def baseline_run(cfg: Config, parts: Parts, clips: list[np.ndarray]) -> list[dict[str, Any]]:
+@dataclass
+class Session:
+    verdicts: list[judge.Verdict]
+    agent_account: dict[str, Any]
+    gaps: list[float]
+    cpu_s: float
+    judged_words: bool  # False: no server log (an outside or embedded LLM), so no session WER
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def session_run(cfg: Config, parts: Parts, items: list[Item], clips: list[np.ndarray], opts: BenchOptions, console: Console, server: Any) -> Session:
+    """One conversation over every recording, judged from its audio."""
+    if server is not None:
+        server.requests.clear()
+        server.request_times.clear()
+    cpu0 = time.process_time()
+    result = await run_demo(cfg, parts, clips, output=opts.output, fast=False, console=console, gap_s=opts.gap_s)
+    cpu = time.process_time() - cpu0
+    user = result.source.recorded()
+    agent = agent_track(result.sink, len(user))
+    placements = [judge.Placement(i.name, at, clip, i.reference) for i, at, clip in zip(items, result.source.said, clips, strict=True)]
+    clock = result.sink.clock
+    requests = logged_requests(server, clock) if server is not None and isinstance(clock, WallClock) else []
+    verdicts = judge.judge(placements, agent, requests, reply_spans(result.sink.placed))
+    return Session(verdicts, result.report, sentence_gaps(result.sink.placed), cpu, server is not None)
+
+
+async def baseline_run(cfg: Config, parts: Parts, clips: list[np.ndarray], names: list[str]) -> list[dict[str, Any]]:
+    """The naive pipeline on each recording: its VAD's end of turn, then every stage in turn.
+
+    Latency is from the recording's end of speech (the judge's rule) to the
+    end of the naive pipeline's work, when it would start to play.
+    """
     out = []
     history = History.for_config(cfg.llm)
-    for clip in clips:
+    lead = 8000
+    for clip, name in zip(clips, names, strict=True):
         vad = Vad(cfg.vad)
-        padded = np.concatenate([np.zeros(8000, np.float32), clip, np.zeros(16000, np.float32)])
+        padded = np.concatenate([np.zeros(lead, np.float32), clip, np.zeros(16000, np.float32)])
         turns = [
             e
             for i in range(0, len(padded) - vad.frame_len + 1, vad.frame_len)
             for e in vad.process(i, padded[i : i + vad.frame_len])
             if isinstance(e, UserStoppedSpeaking)
         ]
-        if turns:
-            done = await naive_turn(parts, turns[-1], history.messages())
-            out.append({"response_latency_ms": done.response_latency_ms, "stages": done.stages})
+        extent = judge.speech_extent(clip)
+        if not turns or extent is None:
+            out.append({"file": name, "response_latency_ms": None, "stages": {}})
+            continue
+        done = await naive_turn(parts, turns[-1], history.messages())
+        waited = (turns[-1].decided_at - (lead + extent[1])) / SAMPLE_RATE * 1000
+        work = sum(v for k, v in done.stages.items() if k != "vad_end_of_turn_ms")
+        out.append({"file": name, "response_latency_ms": round(waited + work, 1), "stages": done.stages | {"waited_after_speech_ms": round(waited, 1)}})
     return out
 
 
-def _trimmed(audio: np.ndarray, frame: int = 320) -> tuple[np.ndarray, int]:
-    """The clip from its first word (15 dB over its background), and that word's offset (0).
-
-    Cutting the recording's own background off keeps the trial honest: the
-    timeline's silence is digital, and a recording's hiss would otherwise be
-    the first thing the VAD hears, before the word the stop time is measured from.
-    """
-    frames = audio[: len(audio) // frame * frame].reshape(-1, frame)
-    db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
-    onset = int(np.argmax(db > np.percentile(db, 10) + 15)) * frame
-    return audio[onset:], 0
-
-
 async def bargein_trial(cfg: Config, parts: Parts, question: np.ndarray, cut_in: np.ndarray) -> float | None:
-    """The user speaks over the agent's reply: ms from their first word to silence."""
+    """The user speaks over the agent's reply: ms from their speech onset to the agent track going silent.
+
+    None if the agent was not audible when the recording started (nothing to cut);
+    negative if it went silent before the words began (on the recording's background).
+    """
     clock = WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
     agent = Agent(parts, History.for_config(cfg.llm), sink, cfg)
     vad = Vad(cfg.vad)
-    user, onset = _trimmed(cut_in)
-    said_at: list[int] = []
-
-    def mark() -> bool:
-        said_at.append(clock.now())
-        return True
-
-    steps = [Pause(0.3), Say(question), Until(sink.playing, hold_s=0.5), Until(mark), Say(user)]
-    steps += [Until(lambda: not agent.replying and len(agent.interruptions) > 0, hold_s=0.3, max_s=20)]
+    steps = [Pause(0.3), Say(question), Until(sink.playing, hold_s=0.5), Say(cut_in)]
+    steps += [Until(lambda: not agent.replying, hold_s=1.0, max_s=30)]
     source = ScriptedSource(steps, vad.frame_len, clock)
     async with agent.bus:
         clock.start()
         await agent.listen(source, vad)
-    cut = [i for i in agent.interruptions if said_at and i.silenced_at >= said_at[0]]
-    if not cut:
+    extent = judge.speech_extent(cut_in)
+    if extent is None or len(source.said) < 2:
         return None
-    return round((cut[0].silenced_at - (said_at[0] + onset)) / 16, 1)
+    placed, onset = source.said[1], source.said[1] + extent[0]
+    track = agent_track(sink, len(source.recorded()))
+    if not any(a <= placed < b for a, b in judge.audible_spans(track, reply_spans(sink.placed))):
+        return None
+    silent = judge.silent_from(track, placed)
+    return None if silent is None else round((silent - onset) / SAMPLE_RATE * 1000, 1)
 
 
 def stt_compare(parts: Parts, clips: list[np.ndarray], refs: list[str]) -> dict[str, dict[str, float]]:
@@ -172,17 +240,18 @@ def stt_compare(parts: Parts, clips: list[np.ndarray], refs: list[str]) -> dict[
 
 
 async def run_bench(cfg: Config, parts: Parts, opts: BenchOptions, llm_desc: str, console: Console, server: Any = None) -> dict[str, Any]:
-    items = load_manifest(opts.speech_dir)[: opts.limit]
-    clips = [read_audio(p) for p, _ in items]
-    console.print(f"[bold]latency[/]: {len(items)} utterances at real-time pace, LLM: {llm_desc}")
+    items = load_manifests(opts.speech_dirs)[: opts.limit]
+    clips = [read_audio(i.path) for i in items]
+    console.print(f"[bold]session[/]: {len(items)} recordings at real-time pace, LLM: {llm_desc}")
     # The scripted reply repeats word for word, a real LLM's rarely do: measure
     # fresh synthesis, not the audio cache (pinned fillers stay).
     parts.tts.cache.max_bytes = 0
-    report, cpu_per_turn, gaps = await latency_run(cfg, parts, clips, console)
-    turns = report["turns"]
-    latencies = [t["response_latency_ms"] for t in turns if t["response_latency_ms"] is not None]
-    console.print("[bold]baseline[/]: the same turns through the naive sequential pipeline")
-    baseline = await baseline_run(cfg, parts, clips)
+    session = await session_run(cfg, parts, items, clips, opts, console, server)
+    figures = judge.summarize(session.verdicts)
+    if not session.judged_words:
+        figures["session_wer"] = None  # no server log to read what the LLM received
+    console.print("[bold]baseline[/]: the same recordings through the naive sequential pipeline")
+    baseline = await baseline_run(cfg, parts, clips, [i.name for i in items])
     console.print(f"[bold]barge-in[/]: {opts.bargein_trials} trials")
     if server is not None:
         server.default_reply = LONG_REPLY
@@ -192,25 +261,32 @@ async def run_bench(cfg: Config, parts: Parts, opts: BenchOptions, llm_desc: str
         if stop is not None:
             stops.append(stop)
     if server is not None:
-        server.default_reply = DEFAULT_REPLY
-    console.print("[bold]stt[/]: agent path and stock transcribe()")
-    stt = stt_compare(parts, clips, [t for _, t in items])
-    stages = {s: [t["stages"][s] for t in turns if t["stages"].get(s) is not None] for s in STAGES}
-    return {
-        "response_latency_ms": summary(latencies),
-        "baseline_response_latency_ms": summary([b["response_latency_ms"] for b in baseline]),
-        "bargein_stop_ms": summary(stops),
-        "sentence_gap_ms": summary(gaps),
-        "sentence_gaps": len(gaps),
-        "audio_block_ms": cfg.audio.block_ms,
+        server.default_reply = opts.reply
+    console.print("[bold]stt[/]: agent path and stock transcribe(), offline on each whole recording")
+    stt = stt_compare(parts, clips, [i.reference for i in items])
+    return figures | {
         "stt": stt,
-        "stages_p50_ms": {s: (round(statistics.median(v), 1) if v else None) for s, v in stages.items()},
-        "turns": turns,
-        "baseline_turns": baseline,
+        "baseline": {
+            "response_latency_ms": summary([b["response_latency_ms"] for b in baseline if b["response_latency_ms"] is not None]),
+            "per_recording": baseline,
+        },
+        "bargein_stop_ms": summary(stops),
         "bargein_trials": stops,
-        "end_of_turn_silence_ms": cfg.vad.end_of_turn_ms,
-        "speculate_ms": cfg.vad.speculate_ms,
-        "cpu_s_per_turn": round(cpu_per_turn, 3),
+        "sentence_gap_ms": summary(session.gaps),
+        "sentence_gaps": len(session.gaps),
+        "per_recording": [v.as_dict() for v in session.verdicts],
+        "agent_account": session.agent_account,
+        "settings": {
+            "end_of_turn_silence_ms": cfg.vad.end_of_turn_ms,
+            "speculate_ms": cfg.vad.speculate_ms,
+            "audio_block_ms": cfg.audio.block_ms,
+            "user_waits_after_agent_s": opts.gap_s,
+            "scripted_reply": opts.reply if server is not None else None,
+            "tokens_per_s": opts.tokens_per_s if server is not None else None,
+            "ttft_ms": opts.ttft_ms if server is not None else None,
+        },
+        "speech_dirs": [str(d) for d in opts.speech_dirs],
+        "cpu_s_per_recording": round(session.cpu_s / max(1, len(items)), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "llm": llm_desc,
         "machine": machine(),
@@ -218,23 +294,36 @@ async def run_bench(cfg: Config, parts: Parts, opts: BenchOptions, llm_desc: str
 
 
 def print_table(result: dict[str, Any], console: Console) -> None:
-    table = Table(title="voice-agent bench")
-    table.add_column("measure")
+    console.print(
+        f"answered {result['answered']} of {result['recordings']} recordings; "
+        f"unanswered {len(result['unanswered'])}, premature {len(result['premature'])}, "
+        f"answered more than once {len(result['answered_more_than_once'])}, words passed twice {len(result['words_passed_twice'])}"
+    )
+    for key in ("unanswered", "premature", "answered_more_than_once", "words_passed_twice"):
+        if result[key]:
+            console.print(f"  {key}: {', '.join(result[key])}")
+    table = Table(title="voice-agent bench (judged from the audio)")
+    table.add_column("measure (ms)")
     for col in ("p50", "p95", "max"):
         table.add_column(col, justify="right")
-    for key in ("response_latency_ms", "baseline_response_latency_ms", "bargein_stop_ms", "sentence_gap_ms"):
-        row = result[key]
+    rows = {
+        "response_latency_ms": result["response_latency_ms"],
+        "baseline response_latency_ms": result["baseline"]["response_latency_ms"],
+        "bargein_stop_ms": result["bargein_stop_ms"],
+        "sentence_gap_ms": result["sentence_gap_ms"],
+    }
+    for key, row in rows.items():
         table.add_row(key, *(f"{row[c]:.0f}" if row[c] is not None else "-" for c in ("p50", "p95", "max")))
     console.print(table)
     stt = result["stt"]
+    session_wer = "-" if result["session_wer"] is None else f"{result['session_wer']:.3f}"
     console.print(
-        f"STT  agent: WER {stt['agent']['wer']:.3f}, {stt['agent']['mean_ms']:.0f} ms/utterance   "
-        f"stock: WER {stt['stock']['wer']:.3f}, {stt['stock']['mean_ms']:.0f} ms/utterance"
+        f"WER  session (what the LLM received): {session_wer}   offline agent path: {stt['agent']['wer']:.3f} "
+        f"({stt['agent']['mean_ms']:.0f} ms/recording)   stock transcribe(): {stt['stock']['wer']:.3f} ({stt['stock']['mean_ms']:.0f} ms/recording)"
     )
-    console.print(f"stages p50 (ms): {result['stages_p50_ms']}")
     console.print(
-        f"end-of-turn silence {result['end_of_turn_silence_ms']} ms; CPU {result['cpu_s_per_turn']} s/turn; "
-        f"peak RSS {result['peak_rss_mb']} MB; {result['machine']['cores']} cores, {result['machine']['cpu_model']}"
+        f"CPU {result['cpu_s_per_recording']} s/recording; peak RSS {result['peak_rss_mb']} MB; "
+        f"{result['machine']['cores']} cores, {result['machine']['cpu_model']}; LLM: {result['llm']}"
     )
 
 

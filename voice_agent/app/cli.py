@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 DEFAULT_SPEECH = Path(__file__).resolve().parents[2] / "tests" / "speech"
+DEFAULT_SPEECH_DIRS = [DEFAULT_SPEECH, DEFAULT_SPEECH / "pauses"]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -68,11 +69,17 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--mono", action="store_true", help="mix user and agent into one channel")
     demo.add_argument("--fast", action="store_true", help="faster than real time (latency figures are then not wall-clock)")
     _common(demo)
-    bench = sub.add_parser("bench", help="latency, barge-in and STT benchmark over recorded speech")
-    bench.add_argument("--speech-dir", type=Path, default=DEFAULT_SPEECH, metavar="DIR", help="manifest.tsv + WAV files")
+    bench = sub.add_parser("bench", help="turn-taking, latency, barge-in and STT benchmark over recorded speech, judged from the audio")
+    bench.add_argument(
+        "--speech-dir", type=Path, action="append", metavar="DIR",
+        help="manifest.tsv + WAV files (repeatable; default: tests/speech and tests/speech/pauses)",
+    )  # fmt: skip
     bench.add_argument("--llm", default="scripted", help="scripted (default), embedded, or an OpenAI-compatible URL")
     bench.add_argument("--ttft-ms", type=float, default=0.0, help="the scripted LLM's time to first token")
+    bench.add_argument("--tokens-per-s", type=float, default=30.0, help="the scripted LLM's streaming rate (0: all at once)")
+    bench.add_argument("--reply", metavar="TEXT", help="the scripted LLM's reply (default: two sentences, 26 words, the first 13)")
     bench.add_argument("--json", type=Path, metavar="OUT.json")
+    bench.add_argument("--output", type=Path, metavar="OUT.wav", help="also write the judged conversation (user left, agent right)")
     bench.add_argument("--plot", type=Path, metavar="OUT.png")
     bench.add_argument("--limit", type=int, help="only the first N utterances")
     bench.add_argument("--bargein-trials", type=int, default=6)
@@ -142,7 +149,7 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
     from .bench import (
         DEFAULT_REPLY,
         BenchOptions,
-        load_manifest,
+        load_manifests,
         print_table,
         run_bench,
         save,
@@ -150,13 +157,18 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
     )
 
     cfg = build_config(args)
-    load_manifest(args.speech_dir)  # a bad folder fails before models load
+    args.speech_dir = args.speech_dir or DEFAULT_SPEECH_DIRS
+    load_manifests(args.speech_dir)  # a bad folder fails before models load
     if args.soak is not None and args.soak < 2:
         raise ConfigError("--soak needs at least 2 turns")
+    if args.tokens_per_s < 0 or args.ttft_ms < 0:
+        raise ConfigError("--tokens-per-s and --ttft-ms cannot be negative")
+    reply = args.reply or DEFAULT_REPLY
     server = None
     if args.llm == "scripted":
         # A soak remembers only the latest requests: the server shares the process being measured.
-        server = ScriptedLLM(DEFAULT_REPLY, ttft_ms=args.ttft_ms, keep_requests=10 if args.soak else None).start_in_thread()
+        keep = 10 if args.soak else None
+        server = ScriptedLLM(reply, ttft_ms=args.ttft_ms, tokens_per_s=args.tokens_per_s, keep_requests=keep).start_in_thread()
         cfg = scripted_config(cfg, server.base_url)
     elif args.llm == "embedded":
         cfg = replace(cfg, llm=replace(cfg.llm, backend="embedded"))
@@ -166,8 +178,11 @@ async def _bench(args: argparse.Namespace, console: Console) -> int:
         with console.status("loading models"):
             parts, llm_desc = build_parts(cfg)
         if server is not None:
-            llm_desc = f"scripted loopback server, time to first token {args.ttft_ms:g} ms"
-        opts = BenchOptions(args.speech_dir, args.llm, args.ttft_ms, args.bargein_trials, args.limit)
+            llm_desc = (
+                f"scripted loopback server: {len(reply.split())}-word reply, {args.tokens_per_s:g} tokens/s, "
+                f"time to first token {args.ttft_ms:g} ms"
+            )
+        opts = BenchOptions(args.speech_dir, args.llm, args.ttft_ms, args.tokens_per_s, reply, args.bargein_trials, args.limit, output=args.output)
         try:
             if args.soak:
                 return await _soak(cfg, parts, opts, args, console, server)
@@ -186,12 +201,13 @@ async def _soak(cfg: Config, parts: Parts, opts: BenchOptions, args: argparse.Na
     import json
 
     from ..audio.source import read_audio
-    from .bench import LONG_REPLY, load_manifest, machine
+    from .bench import LONG_REPLY, load_manifests, machine
     from .soak import report_dict, run_soak
 
     if server is not None:
         server.default_reply = LONG_REPLY  # long enough to be cut off
-    clips = [read_audio(p) for p, _ in load_manifest(opts.speech_dir)[: opts.limit]]
+        server.tokens_per_s = 0.0  # fast timeline mode: the reply's pace is not what is watched
+    clips = [read_audio(i.path) for i in load_manifests(opts.speech_dirs)[: opts.limit]]
     with console.status(f"soak: {args.soak} turns"):
         report = await run_soak(cfg, parts, clips, args.soak)
     result = report_dict(report) | {"machine": machine()}

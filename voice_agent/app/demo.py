@@ -40,6 +40,8 @@ def default_input() -> Path:
 class DemoResult:
     report: dict[str, Any]
     agent: Agent
+    source: ScriptedSource  # what the user said, and where each clip started
+    sink: TimelineSink  # what the agent played, on the same timeline
 
 
 async def run_demo(
@@ -52,15 +54,19 @@ async def run_demo(
     stereo: bool = True,
     console: Console | None = None,
     tap: Callable[[Any], None] | None = None,
+    gap_s: float = 0.6,
 ) -> DemoResult:
-    """Each clip (16 kHz mono, see `audio_in.read_audio`) is one user turn; `tap` sees every event."""
+    """Each clip (16 kHz mono, see `audio_in.read_audio`) is one user turn; `tap` sees every event.
+
+    The next clip starts once the agent has been quiet (nothing playing or being
+    prepared) for `gap_s` after the one before."""
     console = console or Console(stderr=True)
     clock: WallClock | FrameClock = FrameClock() if fast else WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
     history, transcript = open_history(cfg)
     agent = Agent(parts, history, sink, cfg)
     vad = Vad(cfg.vad)
-    source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying), vad.frame_len, clock)
+    source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying, gap_s=gap_s), vad.frame_len, clock)
     recorder = TurnRecorder(clock)
     agent.bus.tap(recorder.observe)
     agent.bus.tap(View(console, recorder, fancy=False).observe)
@@ -88,4 +94,4 @@ async def run_demo(
     if report_path:
         report_path.write_text(json.dumps(report, indent=2))
         console.print(f"wrote the report to {report_path}")
-    return DemoResult(report, agent)
+    return DemoResult(report, agent, source, sink)

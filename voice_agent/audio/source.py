@@ -88,6 +88,7 @@ class ScriptedSource:
         self.clock = clock
         self.keep = keep  # keep what was fed (for the output's user track); False in long sessions
         self.fed: list[np.ndarray] = []
+        self.said: list[int] = []  # where each `Say` started on the timeline, in order
         self.position = 0
 
     def recorded(self) -> np.ndarray:
@@ -97,6 +98,7 @@ class ScriptedSource:
         silence = np.zeros(self.frame_len, np.float32)
         for step in self.steps:
             if isinstance(step, Say):
+                self.said.append(self.position)
                 padded = np.concatenate([step.audio, np.zeros(-len(step.audio) % self.frame_len, np.float32)])
                 for i in range(0, len(padded), self.frame_len):
                     yield await self._emit(padded[i : i + self.frame_len])

@@ -14,8 +14,9 @@ The rules, in one place:
   the last run.
 - Agent audio is audible in a 10 ms window whose level is above -50 dBFS
   (the agent track is clean synthesized speech, so any sound is the agent).
-  One agent reply is audible audio whose runs are less than 700 ms apart;
-  a longer silence and then audio again is a new start (`agent_replies`).
+  One agent reply is the audible part of what the sink played for one reply
+  id (`audible_spans`); read from the track alone, audible runs less than
+  700 ms apart (`agent_replies`).
 - A recording is answered if an agent reply starts at or after its end of
   speech and before the next recording is placed; the latency is from its
   end of speech to the first such start. It is premature if agent audio is
@@ -96,6 +97,19 @@ def agent_replies(agent: np.ndarray, rate: int = RATE) -> list[tuple[int, int]]:
         else:
             replies.append([a, b])
     return [(a * n, b * n) for a, b in replies]
+
+
+def audible_spans(agent: np.ndarray, spans: Sequence[tuple[int, int]], rate: int = RATE) -> list[tuple[int, int]]:
+    """Each span's audible part (first to last audible window), for spans known to hold one reply each
+    (the sink's record of what it played, grouped by reply); spans with nothing audible are left out."""
+    n = int(rate * WINDOW_S)
+    out = []
+    for start, end in spans:
+        first = max(0, start // n)
+        loud = np.flatnonzero(window_db(agent[first * n : math.ceil(end / n) * n], rate) > AGENT_FLOOR_DB)
+        if len(loud):
+            out.append(((first + int(loud[0])) * n, (first + int(loud[-1]) + 1) * n))
+    return out
 
 
 def audible_between(agent: np.ndarray, start: int, end: int, rate: int = RATE) -> int:
@@ -209,9 +223,9 @@ def _inside(small: tuple[str, ...], big: tuple[str, ...]) -> bool:
 def received_words(requests: Sequence[Request], start: int, stop: int, before: Request | None) -> tuple[str, Request | None]:
     """What the LLM received for the window [start, stop): the new user lines of its last request.
 
-    New means after the last user line of `before` (the last request of the window
-    before); if that line is not in the request (the history was trimmed, or the
-    turn dropped), every user line counts, so nothing received twice is missed.
+    New means after the last user line that `before` (the last request of the
+    window before) also held; with no such line, only the last user line counts;
+    with no `before` (the session's first window) every user line is new.
     Returns the words and that request (the `before` of the next window).
     """
     inside = [r for r in requests if start <= r.at < stop and r.messages and r.messages[-1].get("role") == "user"]
@@ -219,20 +233,29 @@ def received_words(requests: Sequence[Request], start: int, stop: int, before: R
         return "", before
     last = inside[-1]
     lines = last.user_lines()
-    if before is not None and before.user_lines():
-        previous = before.user_lines()[-1]
-        idx = max((i for i, line in enumerate(lines[:-1]) if line == previous), default=None)
-        lines = lines[idx + 1 :] if idx is not None else lines
+    if before is not None:
+        seen = set(before.user_lines())
+        idx = max((i for i, line in enumerate(lines[:-1]) if line in seen), default=None)
+        lines = lines[idx + 1 :] if idx is not None else lines[-1:]
     return " ".join(line.strip() for line in lines), last
 
 
-def judge(placements: Sequence[Placement], agent: np.ndarray, requests: Sequence[Request] = ()) -> list[Verdict]:
+def judge(
+    placements: Sequence[Placement],
+    agent: np.ndarray,
+    requests: Sequence[Request] = (),
+    reply_spans: Sequence[tuple[int, int]] | None = None,
+) -> list[Verdict]:
     """One verdict per placed recording, from the recordings, the agent track and the request log.
 
     `agent` is the agent track at 16 kHz on the same timeline as the placements.
+    `reply_spans`, when the sink's record says which audio belonged to one reply,
+    are [start, end) spans of one reply each: a long silence inside a reply (a slow
+    synthesis) is then not a new start. Without them, replies are read from the
+    track alone (`agent_replies`).
     """
     ordered = sorted(placements, key=lambda p: p.start)
-    replies = agent_replies(agent)
+    replies = agent_replies(agent) if reply_spans is None else audible_spans(agent, sorted(reply_spans))
     verdicts: list[Verdict] = []
     before: Request | None = None
     for i, p in enumerate(ordered):
