@@ -21,6 +21,7 @@ into them); `end wait`: that silence at the true ends (what latency pays).
 from __future__ import annotations
 
 import argparse
+import itertools
 import csv
 import re
 import sys
@@ -80,7 +81,7 @@ def points(path: Path, min_gap_ms: int) -> list[Point]:
     if not runs:
         return []
     out = []
-    for (_, end), (nxt, _) in zip(runs, runs[1:]):
+    for (_, end), (nxt, _) in itertools.pairwise(runs):
         if nxt - end >= min_gap_ms * RATE // 1000:
             out.append(Point(str(path), end, False, (nxt - end) * 1000 // RATE, audio[: end + AFTER]))
     end = runs[-1][1]

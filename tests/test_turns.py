@@ -139,7 +139,7 @@ async def session(models, utterances: list[np.ndarray], cfg: Config, server: Scr
         return steps
 
     stt, tts, turn_model = models
-    agent, seen, sink = await converse(server, (stt, tts), script, cfg, turn_model=turn_model)
+    agent, _seen, sink = await converse(server, (stt, tts), script, cfg, turn_model=turn_model)
     placements = [Placement(f"u{i}", s, a) for i, (s, a) in enumerate(zip(starts, utterances))]
     length = max(s + len(a) for s, a in zip(starts, utterances)) + 5 * SAMPLE_RATE
     verdicts = judge(placements, agent_track(sink, length), requests_of(server, clocks[0]))
