@@ -21,8 +21,8 @@ into them); `end wait`: that silence at the true ends (what latency pays).
 from __future__ import annotations
 
 import argparse
-import itertools
 import csv
+import itertools
 import re
 import sys
 import time
