@@ -23,7 +23,14 @@ from voice_agent.audio.source import Pause, Say, Step, Until, read_audio
 from voice_agent.conversation.agent import Agent
 from voice_agent.conversation.turns import Utterance, goes_on
 from voice_agent.core.config import Config
-from voice_agent.core.events import SAMPLE_RATE, ResponseDone, Transcript
+from voice_agent.core.events import (
+    SAMPLE_RATE,
+    AgentSpeechSent,
+    ResponseDone,
+    SentenceChunk,
+    TextChunk,
+    Transcript,
+)
 from voice_agent.core.timeline import WallClock
 from voice_agent.measure.judge import Placement, Request, judge, speech_extent
 from voice_agent.measure.scripted_llm import ScriptedLLM
@@ -190,3 +197,24 @@ async def test_going_on_right_after_the_agent_started_is_one_utterance(models) -
     assert words.count("young") == 1 and words.count("himself") == 1, turns
     assert not v.repeated
     assert turns[1]["content"] == REPLY, "the answer to the whole utterance, not the cut one"
+
+
+async def test_the_first_words_go_to_synthesis_before_the_first_sentence_has_streamed(models) -> None:
+    """An LLM at 30 tokens/s with a 13-word first sentence: the first words are
+    synthesized while the rest of that sentence is still streaming, and every
+    word is spoken once, in order."""
+    first = read_audio(SPEECH / "ps_goforward.wav")
+    async with ScriptedLLM(REPLY, tokens_per_s=30) as server:
+        stt, tts, turn_model = models
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            return [Pause(LEAD_S), Say(first), Until(lambda: seen.count(ResponseDone) > 0 and not agent.replying, hold_s=0.3)]
+
+        agent, seen, sink = await converse(server, (stt, tts), script, Config(), turn_model=turn_model)
+    order = [e for _, e in seen.events if isinstance(e, (SentenceChunk, TextChunk))]
+    first_chunk = next(i for i, e in enumerate(order) if isinstance(e, SentenceChunk))
+    streamed = "".join(e.text for e in order[:first_chunk] if isinstance(e, TextChunk))
+    assert "away." not in streamed, f"synthesis waited for the whole first sentence: {streamed!r}"
+    assert 4 <= len(order[first_chunk].text.split()) <= 7 and REPLY.startswith(order[first_chunk].text), order[first_chunk].text
+    spoken = " ".join(e.text for _, e in seen.events if isinstance(e, AgentSpeechSent))
+    assert normalize(spoken) == normalize(REPLY), "every word once, in order"
