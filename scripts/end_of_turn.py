@@ -73,6 +73,7 @@ class Point:
     audio: np.ndarray  # what the agent has at its pause
     text: str = ""
     p_turn: float = 0.0
+    p_gemma: float | None = None  # the embedded Gemma's probability that the line ends here (--gemma)
 
 
 def points(path: Path, min_gap_ms: int) -> list[Point]:
@@ -111,6 +112,10 @@ def policies() -> dict[str, Policy]:
         for th in (0.5, 0.7, 0.9):
             name = f"mix p>{th}: both {quick}, one {usual}, neither {hold}"
             table[name] = lambda p, th=th, q=quick, u=usual, h=hold: mix(p, th, q, u, h)
+    table["gemma p>0.5 200, else 900"] = lambda p: 900 if p.p_gemma is None else 200 if p.p_gemma > 0.5 else 900
+    table["gemma p>0.5 and smart-turn p>0.7 200, else 900"] = lambda p: (
+        200 if (p.p_gemma or 0) > 0.5 and p.p_turn > 0.7 else 900
+    )
     cfg = VADConfig()
     table["THE AGENT'S: no model (transcript alone)"] = lambda p: end_of_turn_ms(p.text, None, cfg)
     table["THE AGENT'S: with the model (defaults)"] = lambda p: end_of_turn_ms(p.text, p.p_turn, cfg)
@@ -131,12 +136,39 @@ def table(pts: list[Point]) -> None:
     """Per recording, as the judge counts: premature if the silence chosen at any of its
     pauses is shorter than that pause; the wait at its end is what its latency pays."""
     files = sorted({p.file for p in pts})
+    with_gemma = any(p.p_gemma is not None for p in pts)
     print(f"{'policy':50s} {'premature recordings':>21s} {'pauses':>7s}   end wait p50  p95 ms")
     for name, policy in policies().items():
+        if name.startswith("gemma") and not with_gemma:
+            continue
         early = {p.file for p in pts if not p.done and policy(p) <= p.gap_ms}
         pauses = sum(not p.done and policy(p) <= p.gap_ms for p in pts)
         waits = np.array([policy(p) for p in pts if p.done])
         print(f"{name:50s} {len(early):10d}/{len(files):<10d} {pauses:7d}   {np.percentile(waits, 50):12.0f} {np.percentile(waits, 95):4.0f}")
+
+
+GEMMA_PROMPT = (
+    "User: What time is it?\nAssistant: It is ten past three.\n"
+    "User: Can you check the number and dial again for me?\nAssistant: Sure, dialing again.\nUser: "
+)
+
+
+def gemma_end_probability() -> Callable[[str], float]:
+    """P(the user's line ends here) from the embedded Gemma 3 270M: the chance of a newline next."""
+    import math
+
+    from llama_cpp import Llama
+
+    from voice_agent.stages.models import find_gguf
+
+    llm = Llama(model_path=str(find_gguf(None, "models")), n_threads=2, n_ctx=512, logits_all=True, verbose=False)
+
+    def p_end(text: str) -> float:
+        out = llm.create_completion(GEMMA_PROMPT + text.strip(), max_tokens=1, logprobs=20, temperature=0)
+        top = out["choices"][0]["logprobs"]["top_logprobs"][0]
+        return sum(math.exp(v) for k, v in top.items() if "\n" in k)
+
+    return p_end
 
 
 def main() -> int:
@@ -144,6 +176,7 @@ def main() -> int:
     ap.add_argument("--speech-dir", type=Path, action="append", help="(repeatable) default: tests/speech")
     ap.add_argument("--min-gap-ms", type=int, default=150)
     ap.add_argument("--show", action="store_true", help="print every point")
+    ap.add_argument("--gemma", action="store_true", help="also the embedded Gemma's P(line ends) (slow; needs the embedded extra)")
     args = ap.parse_args()
     files: list[Path] = []
     for folder in args.speech_dir or [Path("tests/speech")]:
@@ -160,8 +193,10 @@ def main() -> int:
     stt = Transcriber(STTConfig(), "models")
     pts = [p for path in files for p in points(path, args.min_gap_ms)]
     costs = []
+    gemma = gemma_end_probability() if args.gemma else None
     for p in pts:
         p.text = stt.transcribe_sync(p.audio).text
+        p.p_gemma = gemma(p.text) if gemma else None
         t0 = time.perf_counter()
         p.p_turn = model.probability(p.audio)
         costs.append(time.perf_counter() - t0)
