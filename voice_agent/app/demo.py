@@ -66,7 +66,7 @@ async def run_demo(
     history, transcript = open_history(cfg)
     agent = Agent(parts, history, sink, cfg)
     vad = Vad(cfg.vad)
-    source = ScriptedSource(turn_taking(clips, agent_done=lambda: not agent.replying, gap_s=gap_s), vad.frame_len, clock)
+    source = ScriptedSource(turn_taking(clips, agent_done=lambda: agent.settled, gap_s=gap_s), vad.frame_len, clock)
     recorder = TurnRecorder(clock)
     agent.bus.tap(recorder.observe)
     agent.bus.tap(View(console, recorder, fancy=False).observe)

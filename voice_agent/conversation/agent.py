@@ -95,7 +95,7 @@ class Agent:
         bus.on(UserStartedSpeaking, UserStoppedSpeaking).map(self._track_user)
         bus.on(UserResumed).map(self._cancel_candidate).broadcast()
         # Not interrupted when the user goes on: a queued end of an earlier turn must not be lost.
-        bus.on(UserStoppedSpeaking, UserPaused).stream(self._transcribe).broadcast().named("stt")
+        self._stt = bus.on(UserStoppedSpeaking, UserPaused).stream(self._transcribe).broadcast().named("stt")
         self._reply_routes = [
             bus.on(Transcript, Resume, Say).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
             bus.on(SentenceChunk).interrupt_on(*cut).map(self._validate).stream(self._speak).broadcast().named("tts"),
@@ -113,6 +113,12 @@ class Agent:
         """A reply is being produced, waits behind the speculation gate, or is still playing."""
         held = self.reply is not None and self.reply.gated
         return held or any(r.busy for r in self._reply_routes) or self.sink.playing()
+
+    @property
+    def settled(self) -> bool:
+        """Nothing pending: no turn being spoken, decided or transcribed, no reply (for scripted users)."""
+        in_turn = self._vad is not None and self._vad.detector.in_speech
+        return not (in_turn or self._stt.busy or self.replying)
 
     # --- the stages -------------------------------------------------------------
 
