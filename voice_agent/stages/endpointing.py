@@ -19,7 +19,9 @@ more), that is 21 recordings with a pause the agent would speak into, against
 31 for the transcript alone (200 ms after a full stop, else 500 ms), with the
 same 200 ms median wait at the true ends; the price is 900 ms instead of
 500 ms at the ends that do not sound finished (p95). Only a fixed wait of
-900 ms or more avoids nearly all of them (3 of 53), at 900 ms on every turn:
+900 ms or more avoids nearly all of them (3 of 53), at 900 ms on every turn
+(the embedded Gemma's probability that the line ends tracks the full stop:
+32 alone; 18 with smart-turn, but then the median wait is 900 ms):
 people pause for as long after a finished sentence they will go on from
 ("... not in service. [800 ms] Please check the number ...") as they do at
 the end, and neither sign can tell those apart.
