@@ -328,6 +328,8 @@ class Agent:
         """Called every frame: has the user's speech cut the current reply off?"""
         if self._speech_start is None or self.reply is None or self.reply.gated or not self.replying:
             return None
+        if self.reply.recorded and not (self.sink.playing() or any(r.busy for r in self._reply_routes[1:])):
+            return None  # it has all played; the llm route is busy with the next turn's words, not with it
         audible = any(p.start < now for p in self.reply.spoken)
         if audible and now - self._speech_start < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000:
             return None  # maybe a cough: give it a moment
