@@ -137,8 +137,8 @@ async def test_interrupt_between_sentences(models) -> None:
 
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
             def near_first_sentence_end() -> bool:
-                reply = agent.reply
-                ends = [p.end for p in reply.spoken if p.sentence_index == 0] if reply else []
+                reply = agent.reply  # (the first words of a sentence may be a chunk of their own)
+                ends = [p.end for p in reply.spoken if p.text.endswith("years.")] if reply else []
                 return bool(ends) and clock.now() >= max(ends) - lead
 
             return [Pause(0.3), Say(Q1), Until(near_first_sentence_end), Say(Q2), finished(agent, seen, SHORT)]
@@ -155,8 +155,8 @@ async def test_interrupt_while_waiting_for_the_first_token(models) -> None:
         server.when("forward", Reply(LONG, ttft_ms=4000))
 
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
-            turn_over = lambda: seen.count(UserStoppedSpeaking) > 0  # noqa: E731
-            return [Pause(0.3), Say(Q1), Until(turn_over), Say(Q2), finished(agent, seen, SHORT)]
+            waiting = lambda: len(server.requests) > 0  # noqa: E731 - the reply waits for its first token
+            return [Pause(0.3), Say(Q1), Until(waiting), Say(Q2), finished(agent, seen, SHORT)]
 
         agent, seen, sink = await converse(server, models, script, CFG)
     (cut,) = agent.interruptions

@@ -63,7 +63,9 @@ def assert_spoken(text: str, heard: list[str], share: float = 0.7) -> None:
 
 async def test_demo_two_turns_with_loopback_llm(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
     async with ScriptedLLM() as server:
-        server.push("Moving forward ten meters now.", "The seven of clubs is a good card.")
+        # By what was asked: a speculative request at a pause inside "seven ... of clubs" must not shift the replies.
+        server.when("forward", "Moving forward ten meters now.")
+        server.when("clubs", "The seven of clubs is a good card.")
         parts = parts_for(server, stt, tts)
         inputs = [SPEECH / "ps_goforward.wav", SPEECH / "ps_cards_003.wav"]
         result = await run_demo(CFG, parts, clips_of(inputs), tmp_path / "out.wav", tmp_path / "report.json", fast=True)
@@ -77,8 +79,8 @@ async def test_demo_two_turns_with_loopback_llm(tmp_path: Path, stt: Transcriber
         # On the fast timeline processing takes no time: the gap is the end-of-turn wait.
         assert t["response_latency_ms"] == pytest.approx(t["stages"]["vad_end_of_turn_ms"], abs=25)
         assert set(t["stages"]) == {"vad_end_of_turn_ms", "stt_ms", "llm_first_token_ms", "first_sentence_ms", "tts_first_audio_ms"}
-    # The second request carried the first exchange: history works across turns.
-    assert [m["role"] for m in server.requests[1]["messages"]] == ["system", "user", "assistant", "user"]
+    # The last request carried the first exchange: history works across turns.
+    assert [m["role"] for m in server.requests[-1]["messages"]] == ["system", "user", "assistant", "user"]
     assert_spoken(turns[0]["agent_text"] + " " + turns[1]["agent_text"], agent_words(tmp_path / "out.wav", stt))
 
 
@@ -100,7 +102,8 @@ async def test_demo_real_time_latency_is_measured_on_the_timeline(tmp_path: Path
 
 async def test_llm_failure_drops_the_turn_and_the_next_one_works(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
     async with ScriptedLLM() as server:
-        server.push(Reply(fault="500"), Reply(fault="500"), "Second time lucky.")  # a 5xx is retried once
+        server.when("forward", Reply(fault="500"))  # a 5xx is retried once, and fails again
+        server.when("clubs", "Second time lucky.")
         parts = parts_for(server, stt, tts)
         inputs = [SPEECH / "ps_goforward.wav", SPEECH / "ps_cards_003.wav"]
         result = await run_demo(CFG, parts, clips_of(inputs), None, None, fast=True)

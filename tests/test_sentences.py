@@ -11,6 +11,7 @@ from voice_agent.stages.sentences import SentenceBuffer, speakable
 
 def chunks_of(text: str, step: int = 3, **kw: int) -> list[str]:
     """Feed `text` in `step`-character deltas, as an LLM stream would."""
+    kw.setdefault("first_words", 0)
     buf = SentenceBuffer(first_clause_min_chars=0, **kw) if "first_clause_min_chars" not in kw else SentenceBuffer(**kw)
     out: list[str] = []
     for i in range(0, len(text), step):
@@ -69,6 +70,25 @@ def test_first_chunk_may_end_at_a_clause() -> None:
 
 def test_short_first_clause_is_not_cut() -> None:
     assert chunks_of("Sure, I can help.", first_clause_min_chars=12) == ["Sure, I can help."]
+
+
+def test_first_words_are_released_before_a_phrase_opener() -> None:
+    text = "Sure I heard you clearly and I can help with that right away. It is a simple question to answer."
+    chunks = chunks_of(text, step=4, first_words=5)
+    assert chunks == ["Sure I heard you clearly", "and I can help with that right away.", "It is a simple question to answer."]
+
+
+def test_first_words_wait_for_the_opener_to_be_a_whole_word() -> None:
+    buf = SentenceBuffer(first_words=3)
+    assert buf.push("We can go see a") == []  # "a" may be the start of "about" or "ant"
+    assert buf.push("nt hunt with") == []  # "with" may be "withering"
+    assert buf.push(" me") == ["We can go see ant hunt"]
+    assert buf.flush() == ["with me"]
+
+
+def test_first_words_without_an_opener_stop_at_the_most() -> None:
+    text = "Seven red apples sat there quietly yesterday evening beside nine green pears."
+    assert chunks_of(text, first_words=5, first_words_max=7)[0] == "Seven red apples sat there quietly yesterday"
 
 
 def test_unpunctuated_text_flushes_at_a_word_boundary() -> None:

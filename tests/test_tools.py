@@ -286,7 +286,11 @@ async def test_an_interrupted_tool_call_behaves_as_its_flag_says(models, on_inte
         server.after_tools(AFTER)
 
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
-            filler_playing = lambda: "One moment." in spoken(seen)  # noqa: E731
+            def filler_playing() -> bool:  # and the reply audible long enough that Q2 cuts it, not continues Q1
+                first = agent.reply.first_audible if agent.reply else None
+                late = first is not None and clock.now() - first > CFG.bargein.continue_ms * 16
+                return "One moment." in spoken(seen) and late
+
             return [Pause(0.3), Say(Q1), Until(filler_playing, hold_s=0.2), Say(Q2), finished(agent, seen, "Noted."),
                     Until(lambda: ran["finished"] or ran["cancelled"], max_s=6)]
 

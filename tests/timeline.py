@@ -19,6 +19,7 @@ from voice_agent.stages.llm import OpenAIChat
 from voice_agent.stages.stt import Transcriber
 from voice_agent.stages.tools import Toolbox
 from voice_agent.stages.tts import Synthesizer
+from voice_agent.stages.turn_model import SmartTurn
 from voice_agent.stages.vad import Vad
 from voice_agent.testing import no_leaked_tasks
 
@@ -50,12 +51,13 @@ async def converse(
     script: Script,
     cfg: Config | None = None,
     toolbox: Toolbox | None = None,
+    turn_model: SmartTurn | None = None,
 ) -> tuple[Agent, Seen, TimelineSink]:
     cfg = cfg or Config()
     llm = OpenAIChat(replace(cfg.llm, base_url=server.base_url, api_key="k", model="scripted", backend="openai"))
     clock = WallClock()
     sink = TimelineSink(clock, cfg.audio.output_rate)
-    agent = Agent(Parts(*models, llm=llm, toolbox=toolbox), History.for_config(cfg.llm), sink, cfg)
+    agent = Agent(Parts(*models, llm=llm, toolbox=toolbox, turn_model=turn_model), History.for_config(cfg.llm), sink, cfg)
     vad = Vad(cfg.vad)
     seen = Seen(clock)
     agent.bus.tap(seen.observe)

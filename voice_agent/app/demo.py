@@ -71,11 +71,11 @@ async def run_demo(
     agent = Agent(parts, history, sink, cfg)
     vad = Vad(cfg.vad)
     if interrupt_after_s is None:
-        steps: Iterator[Step] | list[Step] = turn_taking(clips, agent_done=lambda: not agent.replying, gap_s=gap_s)
+        steps: Iterator[Step] | list[Step] = turn_taking(clips, agent_done=lambda: agent.settled, gap_s=gap_s)
     else:
         starts = ReplyStarts(clock)
         agent.bus.tap(starts.observe)
-        steps = talking_over(clips, lambda: not agent.replying, starts, interrupt_after_s)
+        steps = talking_over(clips, lambda: agent.settled, starts, interrupt_after_s)
     source = ScriptedSource(steps, vad.frame_len, clock)
     recorder = TurnRecorder(clock)
     agent.bus.tap(recorder.observe)

@@ -9,11 +9,12 @@ of a reply that is no longer current. The same `Agent` runs on a microphone,
 a WAV file or a test: sources and sinks are passed in.
 
 Barge-in, by what the user could hear when they started speaking:
-- nothing yet (transcribing, thinking, synthesizing): they are still talking,
-  so the pending reply is dropped at once and their words join the next turn;
-- the agent's voice: after `bargein.min_speech_ms` of their speech the output
-  is silenced, the history keeps only the words that played, and if their
-  speech turns out to hold no words the agent resumes what it was saying.
+- nothing yet, or the agent's voice for under `bargein.continue_ms`: they are
+  still talking, so the reply stops (after `bargein.min_speech_ms` if audible),
+  neither fragment nor reply stays in the history, all is answered once (turns.py);
+- the agent's voice, later: after `bargein.min_speech_ms` of their speech the
+  output is silenced, the history keeps only the words that played, and if
+  their speech turns out to hold no words the agent resumes what it was saying.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -52,7 +53,7 @@ from ..core.events import (
 )
 from ..core.routes import Bus
 from ..core.timeline import Sink, Source
-from ..stages.endpointing import looks_complete
+from ..stages.endpointing import end_of_turn_ms, hold_ms
 from ..stages.llm import ToolUse
 from ..stages.normalize import validate
 from ..stages.sentences import SentenceBuffer
@@ -63,31 +64,9 @@ from .history import History
 from .node import Node, Turn, resolve_node, run_node
 from .parts import Parts
 from .summary import summarize
+from .turns import ReplyState, Utterance, goes_on
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Reply:
-    """Bookkeeping of the reply being produced or played."""
-
-    id: int
-    user_text: str
-    sentences: list[str]
-    spoken: list[Spoken]
-    text: str = ""
-    recorded: bool = False  # its text is in the history
-    heard_before: str = ""  # a resumed reply: what was heard before the false interruption
-    resumed: bool = False  # it finishes a reply cut off by a false interruption
-    turn_start: int | None = None  # a speculative reply: the turn it answers
-    held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
-    committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
-    tool_mark: int = 0  # where in `text` the words after the last tool round begin
-    tool_sentences: int = 0  # sentences before the last tool round: its history message holds them
-
-    @property
-    def gated(self) -> bool:
-        return self.held is not None
 
 
 class Agent:
@@ -103,22 +82,22 @@ class Agent:
         self.node = resolve_node(node, self.cfg)
         self.toolbox = parts.toolbox
         self.bus = Bus()
-        self.reply: _Reply | None = None  # the current reply
+        self.reply: ReplyState | None = None  # the current reply
         self.interruptions: deque[Interruption] = deque(maxlen=100)  # the latest, for reports and tests
         self._next_id = 0
         self._speech_start: int | None = None  # the user is speaking since here
-        self._unanswered = ""  # words of a turn the user went on speaking over
+        self._spoke_at = -1  # the user last started speaking here
+        self._utterance = Utterance()  # words of the user's utterance not yet answered
         self._resume: Resume | None = None
         self._vad: Vad | None = None
-        self._speculated: int | None = None  # start of the turn a speculative transcript was made for
-        self._commit_on_arrival: int | None = None  # that turn ended before its reply began
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
         cut = (Interruption, CandidateCancelled)
         bus.on(UserStartedSpeaking, UserStoppedSpeaking).map(self._track_user)
         bus.on(UserResumed).map(self._cancel_candidate).broadcast()
-        bus.on(UserStoppedSpeaking, UserPaused).interrupt_on(CandidateCancelled).stream(self._transcribe).broadcast().named("stt")
+        # Not interrupted when the user goes on: a queued end of an earlier turn must not be lost.
+        self._stt = bus.on(UserStoppedSpeaking, UserPaused).stream(self._transcribe).broadcast().named("stt")
         self._reply_routes = [
             bus.on(Transcript, Resume, Say).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
             bus.on(SentenceChunk).interrupt_on(*cut).map(self._validate).stream(self._speak).broadcast().named("tts"),
@@ -137,48 +116,73 @@ class Agent:
         held = self.reply is not None and self.reply.gated
         return held or any(r.busy for r in self._reply_routes) or self.sink.playing()
 
+    @property
+    def settled(self) -> bool:
+        """Nothing pending: no turn being spoken, decided or transcribed, no reply (for scripted users)."""
+        in_turn = self._vad is not None and self._vad.detector.in_speech
+        return not (in_turn or self._stt.busy or self.replying)
+
     # --- the stages -------------------------------------------------------------
 
     def _track_user(self, event: UserStartedSpeaking | UserStoppedSpeaking) -> None:
         self._speech_start = event.position if isinstance(event, UserStartedSpeaking) else None
+        self._spoke_at = max(self._spoke_at, -1 if self._speech_start is None else self._speech_start)
 
     async def _transcribe(self, turn: UserStoppedSpeaking | UserPaused) -> AsyncIterator[AgentResponse | Transcript | Resume]:
         speculative = isinstance(turn, UserPaused)
-        if not speculative and self._speculated == turn.start:
+        if speculative and self._utterance.gone_on_since(turn.decided_at):
+            return
+        if not speculative and self._utterance.speculated == turn.start:
             # The turn ended as the speculation assumed: no second transcription.
-            self._speculated = None
+            self._utterance.speculated = None
             if self.reply is not None and self.reply.gated and self.reply.turn_start == turn.start:
                 for sent in self._commit():
                     yield sent
             else:
-                self._commit_on_arrival = turn.start  # its reply has not begun yet
+                self._utterance.commit_on_arrival = turn.start  # its reply has not begun yet
             return
-        audio = turn.audio
-        if speculative:
-            # At a pause only a little silence follows the words; add what the
-            # end of the turn would have, so Whisper hears the same ending.
+        audio = whole = self._utterance.audio(turn.audio)
+        epoch = self._utterance.epoch
+        if speculative:  # add the silence the end of the turn would have: Whisper hears the same ending
             audio = np.concatenate([audio, np.zeros(SAMPLE_RATE * 3 // 10, np.float32)])
+        model = self.parts.turn_model if speculative and self._vad is not None else None
+        if model and self._vad:  # not done until heard done: the hold stands while Whisper works
+            self._vad.detector.end_after(turn.start, hold_ms(self._vad.detector.cfg))
+        # The turn model runs beside Whisper; the LLM does not wait for its verdict.
+        judged = self.bus.spawn(model.done(whole), "turn model") if model else None
         result = await self.parts.stt.transcribe(audio)
         log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
+        if speculative and not self._utterance.current(epoch):
+            return  # the user went on while it was transcribed: it is not their turn's end
         if result.text:
             self._resume = None
-            text = f"{self._unanswered} {result.text}".strip()
-            if not speculative:
-                self._unanswered = ""
-            else:
-                self._speculated = turn.start
-            yield Transcript(text, turn.start, turn.end, turn.decided_at, speculative=speculative)
+            text = self._utterance.transcribed(result.text, whole)
+            if text is None:  # the whole lost the carried words: hear the new part alone, join the texts
+                text = self._utterance.words((await self.parts.stt.transcribe(turn.audio)).text)
+            transcript = Transcript(text, turn.start, turn.end, turn.decided_at, speculative)
+            if speculative:
+                self._utterance.speculate(transcript)
+            yield transcript  # the LLM starts on it now; the end of turn is decided after
+            if speculative:
+                await self._decide_end(transcript, judged, epoch)
         elif self._resume is not None and not speculative:
             log.info("false interruption: resuming")
             resume, self._resume = self._resume, None
             yield resume
+        elif self._utterance.carried and not speculative:
+            # They went on, but with no words (a cough): answer what they had said.
+            yield Transcript(self._utterance.carried, turn.start, turn.end, turn.decided_at)
 
     async def _respond(self, trigger: Transcript | Resume | Say) -> AsyncIterator[AgentResponse]:
         speculative = isinstance(trigger, Transcript) and trigger.speculative
-        if isinstance(trigger, Transcript) and not speculative and self._speech_start is not None:
-            # The user is talking again already: this turn is not over, keep its words.
-            self._unanswered = f"{self._unanswered} {trigger.text}".strip()
+        if isinstance(trigger, Transcript) and speculative and not self._utterance.fresh(trigger):
+            return  # made before the user went on: stale
+        if isinstance(trigger, Transcript) and not speculative and self._spoke_at > trigger.end:
+            # The user is talking again already (or has since): this turn is not over, keep its words.
+            self._utterance.unanswered(trigger.text)
             return
+        if self.reply is not None and self.reply.gated:
+            self.history.drop_last_user()  # a newer transcript of the same turn replaces the speculation
         self._next_id += 1
         rid = self._next_id
         self.reply = reply_ = self._new_reply(rid, trigger)
@@ -217,31 +221,29 @@ class Agent:
             return buffer.flush() + failed
         return []
 
-    def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> _Reply:
+    def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> ReplyState:
         user_text = trigger.text if isinstance(trigger, Transcript) else ""
         heard_before = trigger.heard if isinstance(trigger, Resume) else ""
-        new = _Reply(rid, user_text, sentences=[], spoken=[], heard_before=heard_before, resumed=isinstance(trigger, Resume))
+        new = ReplyState(rid, user_text, sentences=[], spoken=[], heard_before=heard_before, resumed=isinstance(trigger, Resume))
         speculative = isinstance(trigger, Transcript) and trigger.speculative
-        if speculative and self._commit_on_arrival == trigger.start:
-            speculative, self._commit_on_arrival = False, None  # the turn is over already
-            self._unanswered = ""
-        if speculative:
-            assert isinstance(trigger, Transcript)
-            if self._vad is not None and looks_complete(trigger.text):
-                self._vad.detector.end_early(trigger.start, self._vad.detector.cfg.quick_end_of_turn_ms)
+        if speculative and self._utterance.commit_on_arrival == trigger.start:
+            speculative, self._utterance.commit_on_arrival = False, None  # the turn is over already
+        if isinstance(trigger, Transcript) and speculative:
             new.turn_start, new.held = trigger.start, []
         else:
             new.committed.set()
+            if isinstance(trigger, Transcript):
+                self._utterance.answered()
         return new
 
     # --- tools ------------------------------------------------------------------
 
-    def _tool_use(self, reply_: _Reply) -> ToolUse:
+    def _tool_use(self, reply_: ReplyState) -> ToolUse:
         cfg = self.cfg.tools
         toolbox = self.toolbox or Toolbox([], cfg.timeout_s)
         return ToolUse(toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, reply_.committed.wait)
 
-    def _record_tool_round(self, reply_: _Reply, round_: ToolExchange) -> None:
+    def _record_tool_round(self, reply_: ReplyState, round_: ToolExchange) -> None:
         """The history gets the calls and their results; the reply's own words start after them."""
         for message in round_.messages:
             self.history.add(message)
@@ -295,10 +297,17 @@ class Agent:
 
     # --- speculation ------------------------------------------------------------
 
+    async def _decide_end(self, speculation: Transcript, judged: asyncio.Task[float] | None, epoch: int) -> None:
+        p_done = await judged if judged else None  # with the words, the silence that ends this turn
+        if self._vad is not None and self._utterance.current(epoch):
+            silence = end_of_turn_ms(speculation.text, p_done, self._vad.detector.cfg)
+            log.info("end of turn after %d ms of silence (p(done)=%s)", silence, p_done and round(p_done, 2))
+            self._vad.detector.end_after(speculation.start, silence)
+
     def _commit(self) -> list[AgentSpeechSent]:
         """Open the gate of the speculative reply: its held audio plays now."""
         assert self.reply is not None and self.reply.held is not None
-        self._unanswered = ""  # the committed reply answered those words too
+        self._utterance.answered()  # the committed reply answers the carried words too
         held, self.reply.held = self.reply.held, None
         self.reply.committed.set()
         log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))
@@ -306,7 +315,7 @@ class Agent:
 
     def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
         """The user went on: drop the speculation, whether still transcribing or already replying."""
-        self._speculated = self._commit_on_arrival = None
+        self._utterance.went_on(resumed.position)
         if self.reply is not None and not self.reply.gated:
             return None  # an audible reply is barge-in's business, not speculation's
         reply, self.reply = self.reply, None
@@ -321,6 +330,8 @@ class Agent:
         """Called every frame: has the user's speech cut the current reply off?"""
         if self._speech_start is None or self.reply is None or self.reply.gated or not self.replying:
             return None
+        if self.reply.recorded and not (self.sink.playing() or any(r.busy for r in self._reply_routes[1:])):
+            return None  # it has all played; the llm route is busy with the next turn's words, not with it
         audible = any(p.start < now for p in self.reply.spoken)
         # Speech, not time since its onset: a cough shorter than min_speech_ms never cuts the agent off.
         voiced = (self._vad.detector.voiced_until if self._vad else now) - self._speech_start
@@ -333,19 +344,22 @@ class Agent:
         assert reply is not None
         stopped_at = self.sink.stop()
         heard = heard_text(reply.spoken, stopped_at) if audible else ""
-        if audible:
+        window = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
+        if reply.user_text and (not audible or goes_on(speech_start, reply.first_audible, window)):
+            # They were still talking: the fragment and its reply are no turn of their own.
+            self.history.drop_last_user()
+            self._utterance.unanswered(reply.user_text)
+            self._resume = None
+        elif audible:
             self._record_heard(reply, stopped_at)
             rest = unheard_text(reply.sentences, reply.spoken, stopped_at, self.cfg.bargein.resume)
             self._resume = Resume(rest, reply.text, heard) if rest else None
-        elif reply.user_text:
-            self.history.drop_last_user()  # they were still talking: this becomes one turn
-            self._unanswered = f"{self._unanswered} {reply.user_text}".strip()
         log.info("interrupted reply %d at %d; heard %r", reply.id, stopped_at, heard)
         event = Interruption(reply.id, speech_start, stopped_at, heard)
         self.interruptions.append(event)
         return event
 
-    def _record_heard(self, reply: _Reply, stopped_at: int) -> None:
+    def _record_heard(self, reply: ReplyState, stopped_at: int) -> None:
         since_tools = [s for s in reply.spoken if s.sentence_index >= reply.tool_sentences]
         text = f"{reply.heard_before} {heard_text(since_tools, stopped_at)}".strip()
         if reply.recorded or reply.resumed:

@@ -13,6 +13,8 @@ from ..stages.normalize import validate
 from ..stages.stt import Transcriber
 from ..stages.tools import Toolbox
 from ..stages.tts import Synthesizer
+from ..stages.turn_model import SmartTurn
+from ..stages.turn_model import load as load_turn_model
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ class Parts:
     tts: Synthesizer
     llm: ChatBackend
     toolbox: Toolbox | None = None  # the tools the LLM may call (None: no tools)
+    turn_model: SmartTurn | None = None  # hears whether the user is done (None: the transcript decides)
 
 
 def build_llm(cfg: Config) -> tuple[ChatBackend, str]:
@@ -58,11 +61,14 @@ def build_parts(cfg: Config) -> tuple[Parts, str]:
     stt = Transcriber(cfg.stt, cfg.models_dir)
     tts = Synthesizer(cfg.tts, cfg.models_dir, cfg.audio.output_rate)
     llm, llm_desc = build_llm(cfg)
+    turn_model = load_turn_model(cfg.models_dir) if cfg.vad.end_of_turn_model else None
     # Warm every model once so the first turn is as fast as the tenth.
     stt.warm_up()
     tts.warm_up(stock_phrases(cfg))
+    if turn_model is not None:
+        turn_model.warm_up()
     log.info("models ready in %.1f s", time.perf_counter() - t0)
-    return Parts(stt=stt, tts=tts, llm=llm, toolbox=toolbox), llm_desc
+    return Parts(stt=stt, tts=tts, llm=llm, toolbox=toolbox, turn_model=turn_model), llm_desc
 
 
 async def close_parts(parts: Parts) -> None:
@@ -70,3 +76,5 @@ async def close_parts(parts: Parts) -> None:
     await parts.llm.aclose()
     parts.stt.close()
     parts.tts.close()
+    if parts.turn_model is not None:
+        parts.turn_model.close()

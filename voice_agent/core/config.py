@@ -75,7 +75,10 @@ class VADConfig:
     min_speech_ms: int = 120  # shorter bursts are clicks and coughs
     end_of_turn_ms: int = 500  # silence that ends the user's turn
     speculate_ms: int = 150  # silence at which a reply starts, unheard until the turn ends (0: off)
-    quick_end_of_turn_ms: int = 200  # the end of turn when the transcript reads as finished (0: off)
+    quick_end_of_turn_ms: int = 200  # the end of turn when it sounds and reads finished (0: off)
+    hold_end_of_turn_ms: int = 900  # with the turn model: when the audio and words do not both sound finished
+    end_of_turn_model: bool = True  # the smart-turn model judges the audio (see stages/endpointing.py)
+    end_of_turn_threshold: float = 0.7  # its probability of "done" that counts as done
     pre_roll_ms: int = 300  # audio kept from before speech started
 
 
@@ -109,6 +112,7 @@ class AudioConfig:
 @dataclass
 class BargeInConfig:
     min_speech_ms: int = 200  # user speech over the agent's voice needed to cut it off
+    continue_ms: int = 700  # speech this soon after the reply became audible continues the user's turn
     resume: str = "repeat"  # after a false interruption: "repeat" the cut sentence, or "continue"
 
 

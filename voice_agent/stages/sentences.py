@@ -9,6 +9,11 @@ A full stop is only a boundary once the next word's first character is known,
 because "3.14", "e.g. the" and "Dr. Smith" look like sentence ends until then.
 The first chunk of a reply may end at a clause (comma, colon, dash) so speech
 starts sooner; later chunks wait for whole sentences, which sound better.
+Without a clause mark, the first chunk may still end after `first_words`
+words, before a word that opens a phrase ("and", "with", "because"...),
+where a speaker could breathe: an LLM at 30 tokens/s needs half a second for
+a 13-word sentence, and those first words play for longer than the rest of
+the sentence takes to arrive and be synthesized, so no gap follows them.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ ABBREVIATIONS = frozenset(
 )
 _CLOSERS = "\"')]}»”’"
 _SENTENCE_END = re.compile(r"([.!?…]+)([" + re.escape(_CLOSERS) + r"]*)(?=\s)")
+# Words that open a phrase: a cut just before one sounds like a breath, not a break.
+PHRASE_OPENERS = frozenset(
+    """and but or so because since although though which that who whom whose when while where if unless
+    until to with without for of in on at from about as than like into onto over under after before""".split()
+)
 _CLAUSE_END = re.compile(r"(?:[,;:]|\s[-–—])(?=\s)")
 _TOKENS = re.compile(r"\n|[^\S\n]+|\S+")
 _HEADING = re.compile(r"#{1,6}")
@@ -57,6 +67,8 @@ def speakable(text: str) -> str:
 class SentenceBuffer:
     max_chars: int = 220  # flush unpunctuated text at a word boundary past this
     first_clause_min_chars: int = 12  # 0 disables the early first clause
+    first_words: int = 5  # the first chunk may end after this many words, before a phrase opener (0: off)
+    first_words_max: int = 7  # ... and at the latest here, at any word
 
     def __post_init__(self) -> None:
         self._raw = ""  # text whose last word may still be incomplete
@@ -133,6 +145,10 @@ class SentenceBuffer:
                 if m.start() >= self.first_clause_min_chars:
                     candidates.append(m.end())
                     break
+        if self._chunks_out == 0 and self.first_words and not final:
+            cut = self._first_words_cut(text)
+            if cut is not None:
+                candidates.append(cut)
         if candidates:
             return min(candidates)
         if len(text) > self.max_chars:
@@ -140,6 +156,14 @@ class SentenceBuffer:
             if space <= 0:
                 space = text.find(" ", self.max_chars)
             return space if space > 0 else None
+        return None
+
+    def _first_words_cut(self, text: str) -> int | None:
+        """Just before the first phrase opener after `first_words` words (every word in `text` is complete)."""
+        words = list(re.finditer(r"\S+", text))
+        for i in range(self.first_words, len(words)):
+            if i >= self.first_words_max or words[i].group().lower() in PHRASE_OPENERS:
+                return words[i].start()
         return None
 
     def _is_sentence_end(self, text: str, m: re.Match[str], final: bool) -> bool | None:

@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,17 +54,21 @@ class Transcriber:
 
     def warm_up(self) -> None:
         self.transcribe_sync(np.zeros(8000, np.float32))
+        voiced_ms(np.zeros(8000, np.float32))
 
     def transcribe_sync(self, audio: np.ndarray) -> Recognition:
-        if not self.cfg.short_window:
-            return self.transcribe_stock(audio)
         t0 = time.perf_counter()
-        text, doubt = self._short_window(audio)
-        if doubt:
-            stock = self.transcribe_stock(audio)
-            if doubt == "no speech" and _is_stock_hallucination(stock.text):
-                stock = replace(stock, text="")  # Whisper's stock phrase for silence and noise
-            return replace(stock, seconds=time.perf_counter() - t0)
+        if not self.cfg.short_window:
+            text = self.transcribe_stock(audio).text
+        else:
+            text, doubt = self._short_window(audio)
+            if doubt:
+                text = self.transcribe_stock(audio).text
+        if text and voiced_ms(audio) < MIN_VOICED_MS:
+            # Whisper invents words for breath and noise ("Thank you.", "I'm not gonna be
+            # able to get it."); real words, even a lone "bye", are speech to Silero.
+            log.info("dropped %r: Silero hears no speech in the audio", text)
+            text = ""
         return Recognition(text=text, seconds=time.perf_counter() - t0)
 
     def _short_window(self, audio: np.ndarray) -> tuple[str, str]:
@@ -122,20 +126,24 @@ class Transcriber:
         self._executor.shutdown(wait=True)
 
 
-# What Whisper says for silence, breath and noise (it learnt them from video subtitles).
-HALLUCINATIONS = frozenset(
-    ["thank you", "thanks for watching", "thank you for watching", "thank you so much", "you", "bye", "so", "okay"]
-)
+MIN_VOICED_MS = 100  # less speech than this (to Silero VAD) and Whisper's words are its own invention
+_SILERO_WINDOW = 512  # samples per Silero decision (32 ms)
 
 
-def _is_stock_hallucination(text: str) -> bool:
-    return " ".join(re.findall(r"[a-z']+", text.lower())) in HALLUCINATIONS
+def voiced_ms(audio: np.ndarray) -> float:
+    """How much of `audio` is speech to Silero VAD (v6, shipped inside faster-whisper)."""
+    from faster_whisper.vad import get_vad_model
+
+    padded = np.pad(np.asarray(audio, np.float32), (0, -len(audio) % _SILERO_WINDOW or _SILERO_WINDOW))
+    probs = np.asarray(get_vad_model()(padded)).reshape(-1)
+    return float(np.sum(probs >= 0.5)) * _SILERO_WINDOW * 1000 / 16000
 
 
 def _repeats(text: str) -> bool:
-    """A word four times in a row, or a phrase of up to 8 words three times: a decoder stuck in a loop."""
+    """A word four times in a row, a phrase of 2 words three times or of 3 to 8 words
+    twice: a decoder stuck in a loop (people rarely say three words again at once)."""
     words = re.findall(r"\w+", text.lower())
-    for n, times in ((1, 4), *((k, 3) for k in range(2, 9))):
+    for n, times in ((1, 4), (2, 3), *((k, 2) for k in range(3, 9))):
         for i in range(len(words) - n * times + 1):
             if all(words[i + k * n : i + (k + 1) * n] == words[i : i + n] for k in range(1, times)):
                 return True

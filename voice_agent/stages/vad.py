@@ -41,7 +41,7 @@ class TurnDetector:
     _last_voiced_end: int = 0
     _silent_frames: int = 0
     _paused: bool = False
-    _early_frames: int = 0  # when set, this much silence ends the current turn
+    _early_frames: int = 0  # when set, this much silence (not end_of_turn_ms) ends the current turn
 
     def __post_init__(self) -> None:
         if self.cfg.frame_ms not in (10, 20, 30):
@@ -63,8 +63,8 @@ class TurnDetector:
         """The end of the latest loud frame of the turn in progress."""
         return self._last_voiced_end
 
-    def end_early(self, turn_start: int, silence_ms: int) -> None:
-        """The turn that started at `turn_start` may end after `silence_ms` of silence."""
+    def end_after(self, turn_start: int, silence_ms: int) -> None:
+        """The turn that started at `turn_start` ends after `silence_ms` of silence (shorter or longer)."""
         if self._in_speech and self._paused and self._audio_start == turn_start and silence_ms > 0:
             self._early_frames = max(1, silence_ms // self.cfg.frame_ms)
 
@@ -150,21 +150,32 @@ class NoiseFloor:
     A percentile ignores a single very quiet frame (which would make steady
     room noise look like speech) and follows a room that gets noisier within
     seconds, while the gaps between words keep it from climbing during speech.
+    Digital silence (a muted or not yet started input, zero padding) is not
+    background: it says nothing about the room, so it is left out. Otherwise
+    a second of zeros pins the floor at `lowest_db` for the whole window and
+    the hiss that follows looks like speech. The first real frame sets the
+    floor at once.
     """
 
-    def __init__(self, window_frames: int = 150, percentile: float = 5.0, lowest_db: float = -70.0) -> None:
+    def __init__(
+        self, window_frames: int = 150, percentile: float = 5.0, lowest_db: float = -70.0, digital_db: float = -90.0
+    ) -> None:
         self._recent: deque[float] = deque(maxlen=window_frames)
         self.percentile = percentile
         self.lowest_db = lowest_db
+        self.digital_db = digital_db
         self.level = lowest_db
         self._count = 0
 
     def update(self, db: float) -> float:
+        if db < self.digital_db:
+            return self.level
+        first = not self._recent
         self._recent.append(db)
         self._count += 1
         # The floor moves slowly; recomputing it every 5th frame (and on any
         # quieter frame) costs a fifth of the CPU, which matters while idle.
-        if self._count % 5 == 1 or db < self.level:
+        if first or self._count % 5 == 1 or db < self.level:
             self.level = max(float(np.percentile(self._recent, self.percentile)), self.lowest_db)
         return self.level
 
