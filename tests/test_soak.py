@@ -34,7 +34,8 @@ async def test_a_200_turn_session_holds_flat_memory() -> None:
     s = report.summary()
     print(f"\nsoak 200: {s}")
     assert s["turns"] == 200 and s["interruptions"] >= 20, "the user did cut the agent off, often"
-    assert (s["stale_audio"], s["task_growth"], s["fd_growth"]) == (0, 0, 0)
+    assert s["stale_audio"] == 0, "no audio of an older or cut reply reached the speaker"
+    assert s["task_growth"] <= 0 and s["fd_growth"] <= 0, "no task or file descriptor accumulates (fewer at the end is fine)"
     assert s["object_growth"] < 300, "nothing accumulates per turn"
     # Resident memory is not judged here: in a test process that has run other
     # tests the allocator's arenas make it noisy (+6 % seen once in CI, -1 %
