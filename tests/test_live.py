@@ -144,6 +144,11 @@ async def test_a_device_that_stops_is_reported_and_the_conversation_goes_on(room
     assert second[2]["content"] == (first_reply if isinstance(first_reply, str) else first_reply.text)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 13, open: echo left at the start of a reply can count as the user going on within "
+    "[bargein] continue_ms, and the agent then answers the first utterance again",
+)
 async def test_echo_of_the_agent_does_not_interrupt_it_but_the_user_does(room: VirtualRoom) -> None:
     """Laptop speakers: the speaker is mixed into the mic at -10 dB."""
     room.echo()
@@ -213,6 +218,10 @@ async def test_sigkill_mid_reply_loses_only_the_turn_in_progress(room: VirtualRo
 
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 13, open: with a 200 ms output buffer the heard words sometimes disagree with the speaker recording",
+)
 async def test_after_a_cut_the_history_holds_what_the_speaker_played_with_a_large_output_buffer(
     room: VirtualRoom, tmp_path: Path
 ) -> None:
