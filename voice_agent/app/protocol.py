@@ -28,13 +28,13 @@ import json
 from typing import Any
 
 from ..conversation.metrics import ms
+from ..conversation.said import SaidTranscripts
 from ..core.events import (
     AgentSpeechSent,
     ErrorEvent,
     Interruption,
     ResponseDone,
     Transcript,
-    UserResumed,
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
@@ -70,8 +70,7 @@ class SessionMessages:
     def __init__(self) -> None:
         self.state = "listening"
         self._out: list[Message] = []
-        self._guess: Transcript | None = None
-        self._ended: int | None = None  # start of the latest turn that ended
+        self._said = SaidTranscripts()
         self._answer_due: int | None = None  # end of the words the next audio answers
         self._audible_reply: int | None = None
         self._unheard: ResponseDone | None = None
@@ -98,22 +97,14 @@ class SessionMessages:
             self._state("listening")
 
     def observe(self, event: Any) -> None:
+        said = self._said.observe(event)
         if isinstance(event, UserStartedSpeaking):
             self._state("hearing you")
         elif isinstance(event, UserStoppedSpeaking):
             self._state("thinking")
-            self._ended = event.start
-            if self._guess is not None and self._guess.start == event.start:
-                self._user_said(self._guess)
-            self._guess = None
-        elif isinstance(event, UserResumed):
-            self._guess = None
-        elif isinstance(event, Transcript):
-            if event.speculative and event.start != self._ended:
-                self._guess = event  # the user may yet go on
-            else:
-                self._user_said(event)
-        elif isinstance(event, AgentSpeechSent):
+        if said is not None:
+            self._user_said(said)
+        if isinstance(event, AgentSpeechSent):
             self._heard(event)
         elif isinstance(event, ResponseDone):
             if event.error:

@@ -19,14 +19,13 @@ from rich.text import Text
 
 from ..conversation.metrics import TurnRecorder, ms
 from ..conversation.progress import RateLimiter
+from ..conversation.said import SaidTranscripts
 from ..core.events import (
     AgentSpeechSent,
     ErrorEvent,
     Interruption,
     ResponseDone,
     ToolResult,
-    Transcript,
-    UserResumed,
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
@@ -40,8 +39,7 @@ class View:
         self.level_db = -90.0
         self.lines: deque[Text] = deque(maxlen=12)
         self.fancy = console.is_terminal if fancy is None else fancy
-        self._guess: Transcript | None = None  # a speculative transcript, shown once its turn ends
-        self._ended: int | None = None  # start of the latest turn that ended (a guess for it is final)
+        self._said = SaidTranscripts()  # a speculative transcript is shown once its turn ends
         # Replies come one at a time: the latest one heard, and one streamed but not yet heard.
         self._audible_reply: int | None = None
         self._unheard: ResponseDone | None = None
@@ -69,22 +67,14 @@ class View:
         self._say(Text(f"[{message}]", style="yellow"), force=True)
 
     def observe(self, event: Any) -> None:
+        said = self._said.observe(event)
         if isinstance(event, UserStartedSpeaking):
             self.state = "hearing you"
         elif isinstance(event, UserStoppedSpeaking):
             self.state = "thinking"
-            self._ended = event.start
-            if self._guess is not None and self._guess.start == event.start:
-                self._say(Text(f"you:   {self._guess.text}", style="cyan"))
-            self._guess = None
-        elif isinstance(event, UserResumed):
-            self._guess = None
-        elif isinstance(event, Transcript):
-            if event.speculative and event.start != self._ended:
-                self._guess = event  # the user may yet go on
-            else:
-                self._say(Text(f"you:   {event.text}", style="cyan"))
-        elif isinstance(event, AgentSpeechSent):
+        if said is not None:
+            self._say(Text(f"you:   {said.text}", style="cyan"))
+        if isinstance(event, AgentSpeechSent):
             self.state = "speaking"
             self._audible_reply = event.response_id
             if self._unheard is not None and self._unheard.response_id == event.response_id:
