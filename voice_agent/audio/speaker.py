@@ -69,6 +69,7 @@ class Speaker:
         self.dac = StreamTime(self.rate)  # output sample number <-> when it reaches the speaker
         self._reported_latency = 0.0  # PortAudio's figure, used only until the callbacks' times come
         self._sound_until = 0  # sample number after the last non-silent sample handed over
+        self._announced_until = 0  # input-clock end of the last placement `play` reported
         self.on_played: Callable[[np.ndarray], None] | None = None  # the echo canceller's reference
 
     def open(self) -> None:
@@ -150,6 +151,7 @@ class Speaker:
             self.on_status("the speaker stopped playing (unplugged?); reopening it")
             self.stop()  # what was queued would play late, and so would the rest of that reply
             self._sound_until = self.played_samples  # and what the device held is lost with it
+            self._announced_until = 0
             self._silenced_reply = self._last_reply
         self._retry_at = now + 2 * self.stall_s
         self.close()
@@ -173,6 +175,7 @@ class Speaker:
                 self._queued += len(samples)
         start = self.position_of(first)
         end = start + len(samples) * SAMPLE_RATE // self.rate
+        self._announced_until = end
         return Placed(start, end, chunk)
 
     def playing(self) -> bool:
@@ -181,9 +184,12 @@ class Speaker:
             if self._queued > 0:
                 return True
             sound_until = self._sound_until
+        # Playing until the end `play` announced too: those placements are what
+        # the session's records count as heard, so "done" must not come before it.
+        ends = max(self.position_of(sound_until), self._announced_until)
         # A device holds well under a second; a figure beyond that is a stalled
         # or suspended stream's, and its audio is not coming out.
-        return 0 < self.position_of(sound_until) - self.clock.now() < SAMPLE_RATE
+        return 0 < ends - self.clock.now() < SAMPLE_RATE
 
     def stop(self) -> int:
         """Drop everything not yet handed to the device; return where the sound ends.
@@ -195,4 +201,5 @@ class Speaker:
             self._queue.clear()
             self._queued = 0
             handed_over = self.played_samples
-        return self.position_of(handed_over)
+        self._announced_until = self.position_of(handed_over)
+        return self._announced_until
