@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -226,3 +227,21 @@ async def test_greeting_comes_first_from_the_cache_and_repeats_hit_it(stt: Trans
     hits = len(audio) - 1  # the greeting and every "Sure." but the first
     assert result.report["tts_cache"] == {"hits": hits, "misses": 1, "hit_rate": round(hits / len(audio), 3)}
     assert sum(t["tts_cache"]["misses"] for t in result.report["turns"]) == 1
+
+
+async def test_fast_demo_runs_a_tool_call_to_the_end(tmp_path: Path, stt: Transcriber, tts: Synthesizer) -> None:
+    """Fast mode settles after every frame; a speculative reply whose tool waits for the turn's
+    commit must not hold that up (it did: the demo hung)."""
+    from voice_agent.stages.builtin_tools import enabled_tools
+    from voice_agent.stages.tools import Toolbox
+
+    async with ScriptedLLM() as server:
+        server.when("forward", Reply(text="Let me check.", tool_calls=[{"name": "calculate", "arguments": {"expression": "6*7"}}]))
+        server.after_tools("The answer is {result}.")
+        parts = parts_for(server, stt, tts)
+        parts.toolbox = Toolbox(enabled_tools(["calculate"]), CFG.tools.timeout_s)
+        result = await asyncio.wait_for(run_demo(CFG, parts, clips_of([SPEECH / "ps_goforward.wav"]), fast=True), 120)
+        await parts.llm.aclose()
+    (turn,) = result.report["turns"]
+    assert turn["agent_text"] == "Let me check. The answer is 42."
+    assert [m["role"] for m in result.agent.history.turns] == ["user", "assistant", "tool", "assistant"]

@@ -241,7 +241,8 @@ class Agent:
     def _tool_use(self, reply_: ReplyState) -> ToolUse:
         cfg = self.cfg.tools
         toolbox = self.toolbox or Toolbox([], cfg.timeout_s)
-        return ToolUse(toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, reply_.committed.wait)
+        # Waiting for the commit waits for frames still to come: not a busy pipeline (fast mode drains).
+        return ToolUse(toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, lambda: self.bus.wait_outside(reply_.committed.wait()))
 
     def _record_tool_round(self, reply_: ReplyState, round_: ToolExchange) -> None:
         """The history gets the calls and their results; the reply's own words start after them."""
@@ -290,7 +291,7 @@ class Agent:
         elif self.reply.resumed:
             self.history.replace_last_assistant(done.text)  # a resumed reply, now complete
         else:
-            self.history.add_assistant(done.text[self.reply.tool_mark :])
+            self.history.add_assistant(done.text[self.reply.tool_mark :].lstrip())
         self.reply.recorded = not done.error
         if self.history.dropped:
             self.bus.spawn(summarize(self.parts.llm, self.history), "summarize")

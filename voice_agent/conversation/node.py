@@ -71,6 +71,8 @@ class Turn:
 
     async def committed(self) -> None:
         """Return once the user's turn has really ended (at once if it has)."""
+        if self.tools.before_calls is not None and not self._committed.is_set():
+            await self.tools.before_calls()  # the harness's wait: it knows what the wait is for
         await self._committed.wait()
 
     @property

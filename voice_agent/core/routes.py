@@ -109,7 +109,7 @@ class Route:
 
     async def _put(self, item: Any) -> None:
         self._pending += 1
-        self._bus._idle.clear()
+        self._bus._check_idle()
         try:
             await self._mailbox.put(item)
         except BaseException:
@@ -119,7 +119,7 @@ class Route:
     def _put_nowait(self, item: Any) -> None:
         self._mailbox.put_nowait(item)
         self._pending += 1
-        self._bus._idle.clear()
+        self._bus._check_idle()
 
     def _done_with(self, n: int) -> None:
         self._pending -= n
@@ -209,6 +209,7 @@ class Bus:
         self._idle.set()
         self._taps: list[Callable[[Any], None]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
+        self._parked = 0  # routes waiting for input only new events can bring (see `wait_outside`)
 
     def on(self, *event_types: type) -> Route:
         route = Route(self, event_types, self._mailbox_size)
@@ -231,8 +232,22 @@ class Bus:
         return task
 
     def _check_idle(self) -> None:
-        if all(r._pending == 0 for r in self._routes):
+        if sum(1 for r in self._routes if r._pending) <= self._parked:
             self._idle.set()
+        else:
+            self._idle.clear()
+
+    async def wait_outside(self, awaitable: Awaitable[T]) -> T:
+        """Await what only new input can bring (a speculative reply's tool waits for
+        the turn to end, which takes more frames): meanwhile the route waiting here
+        counts as idle, so `drain` returns instead of waiting for itself."""
+        self._parked += 1
+        self._check_idle()
+        try:
+            return await awaitable
+        finally:
+            self._parked -= 1
+            self._check_idle()
 
     def tap(self, fn: Callable[[Any], None]) -> None:
         """Observe every published event synchronously (logging, tests, metrics)."""

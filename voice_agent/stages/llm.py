@@ -233,6 +233,8 @@ async def reply(
             if isinstance(delta, CallRequest):
                 calls.append(delta)
             else:
+                if len(said) == before and said and not said[-1][-1:].isspace() and not delta[:1].isspace():
+                    delta = " " + delta  # the words after a tool round go on from those before it
                 said.append(delta)
                 yield TextChunk(response_id, delta)
         if not calls or tools is None:
