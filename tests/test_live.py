@@ -255,3 +255,16 @@ async def test_after_a_cut_the_history_holds_what_the_speaker_played_with_a_larg
     # Never a word the speaker did not play; at most a word or two short of it (whole words only).
     assert said[len(credited) - 1] in played, f"credited {credited}, the speaker played {played}"
     assert len(credited) >= len(played) - 2, f"credited {credited}, the speaker played {played}"
+
+
+async def test_ctrl_c_while_the_llm_has_not_answered_yet_exits(room: VirtualRoom) -> None:
+    """The user gives up on a slow LLM: Ctrl-C ends the session, it does not wait for the first token."""
+    async with ScriptedLLM(ttft_ms=600_000) as server:
+        agent, at = await start_listening(room, server)
+        try:
+            await room.say(SPEECH / "ps_goforward.wav")
+            await agent.wait_for(r"^you: ", at)
+            assert await agent.interrupt() == 130
+        finally:
+            await agent.kill()
+    assert "Traceback" not in "\n".join(agent.lines)
