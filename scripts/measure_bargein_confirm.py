@@ -10,6 +10,13 @@ over a noise; the stop time runs from the cut-in's first word to silence.
 
     python scripts/measure_bargein_confirm.py                  # both settings, all noises and recordings
     python scripts/measure_bargein_confirm.py --json out.json --limit 4
+    python scripts/measure_bargein_confirm.py --confirm silero --min-speech-ms 120
+    python scripts/measure_bargein_confirm.py --decisions      # quick: the decision alone, no agent
+
+`--decisions` runs only webrtcvad and Silero, frame by frame as the agent
+does, on every recording of tests/speech and tests/speech/pauses and on every
+noise: how much later Silero's half of the decision is ready than
+webrtcvad's, and which noises each would let through (deterministic).
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from voice_agent.app.bench import machine, scripted_config
-from voice_agent.app.confirm_bench import measure
+from voice_agent.app.confirm_bench import decisions, measure
 from voice_agent.audio.source import read_audio
 from voice_agent.conversation.parts import build_parts, close_parts
+from voice_agent.conversation.metrics import summary
 from voice_agent.core.config import Config
 from voice_agent.measure.scripted_llm import ScriptedLLM
 
@@ -37,6 +46,8 @@ async def run(args: argparse.Namespace) -> dict:
     server = ScriptedLLM(tokens_per_s=args.tokens_per_s).start_in_thread()
     try:
         cfg = scripted_config(Config(), server.base_url)
+        if args.min_speech_ms is not None:
+            cfg = replace(cfg, bargein=replace(cfg.bargein, min_speech_ms=args.min_speech_ms))
         parts, _ = build_parts(cfg)
         try:
             results = []
@@ -63,13 +74,38 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def decision_report() -> None:
+    cfg = Config()
+    clips = sorted(SPEECH.glob("*.wav")) + sorted((SPEECH / "pauses").glob("*.wav"))
+    question = read_audio(SPEECH / "ps_goforward.wav")
+    later = []
+    for path in clips:
+        d = decisions(cfg, question, read_audio(path))
+        if d.webrtcvad is not None:
+            later.append(None if d.silero is None else max(0, d.silero - d.webrtcvad) / 16)
+    waits = [w for w in later if w is not None]
+    s = summary(waits)
+    print(f"speech: {len(later)} recordings; Silero's half ready after webrtcvad's on {sum(w > 0 for w in waits)}, "
+          f"never on {later.count(None)}; extra wait p50 {s['p50']:.0f} / p95 {s['p95']:.0f} / max {s['max']:.0f} ms")
+    for path in sorted((SPEECH / "noises").glob("*.wav")):
+        d = decisions(cfg, question, read_audio(path))
+        verdict = "webrtcvad: no" if d.webrtcvad is None else f"webrtcvad: yes, Silero: {'yes' if d.silero is not None else 'no'}"
+        print(f"  {path.name:22s} {verdict}")
+    print(f"[bargein] min_speech_ms {cfg.bargein.min_speech_ms}, confirm_ms {cfg.bargein.confirm_ms}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--confirm", nargs="+", default=["none", "silero"], choices=["none", "silero"])
     parser.add_argument("--limit", type=int, help="only the first N speech recordings as cut-ins")
+    parser.add_argument("--min-speech-ms", type=int, help="[bargein] min_speech_ms (default: the config's, 200)")
     parser.add_argument("--tokens-per-s", type=float, default=30.0)
     parser.add_argument("--json", type=Path, metavar="OUT.json")
+    parser.add_argument("--decisions", action="store_true", help="only the decision, frame by frame, no agent (quick)")
     args = parser.parse_args()
+    if args.decisions:
+        decision_report()
+        return
     report = asyncio.run(run(args))
     print(table(report))
     c = report["machine"]

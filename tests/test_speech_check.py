@@ -56,6 +56,12 @@ def test_real_noises_are_not_confirmed(path: Path) -> None:
     assert confirmer.speech_ms() < 64
 
 
+def test_the_tests_synthetic_cough_is_not_confirmed() -> None:
+    from test_bargein import cough
+
+    assert first_confirmed(SpeechConfirmer(), np.concatenate([np.zeros(8000, np.float32), cough()])) is None
+
+
 def test_breathing_is_near_the_line() -> None:
     """A breath is the hardest noise of the set: Silero gives it 0.5-0.64 in a few windows
     (speech gets 0.99), so it passes the 2-window rule; it is reported in the figures."""

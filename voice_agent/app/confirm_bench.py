@@ -148,3 +148,40 @@ def _script(server: Any) -> None:
     server.script.clear()
     server.default_reply = SHORT_REPLY
     server.push(LONG_REPLY)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """When, from the start of the input, webrtcvad's and Silero's halves of a barge-in decision were ready."""
+
+    webrtcvad: int | None  # `[bargein] min_speech_ms` of webrtcvad speech since the start: None if never
+    silero: int | None  # `confirm_ms` of speech to Silero since the start: None if never
+
+
+def decisions(cfg: Config, question: np.ndarray, audio: np.ndarray) -> Decision:
+    """Both halves of the barge-in decision on `audio`, frame by frame as the agent runs them, after
+    `question` and 1.5 s of quiet as in the trials (the VAD's noise floor has heard speech); times
+    from the start of `audio`. A diagnostic of the decision: the trials above judge what played."""
+    from ..core.events import SAMPLE_RATE, UserStartedSpeaking, UserStoppedSpeaking
+    from ..stages.speech_check import SpeechConfirmer
+
+    vad, confirmer = Vad(cfg.vad), SpeechConfirmer(cfg.bargein.confirm_ms)
+    n = vad.frame_len
+    lead = np.concatenate([np.zeros(SAMPLE_RATE * 3 // 10, np.float32), question, np.zeros(SAMPLE_RATE * 3 // 2, np.float32)])
+    lead = lead[: len(lead) // n * n]
+    padded = np.concatenate([lead, audio, np.zeros(SAMPLE_RATE, np.float32)])
+    start, web, sil = None, None, None
+    for position in range(0, len(padded) - n + 1, n):
+        frame = padded[position : position + n]
+        for event in vad.process(position, frame):
+            start = event.position if isinstance(event, UserStartedSpeaking) else None if isinstance(event, UserStoppedSpeaking) else start
+        confirmer.feed(position, frame)
+        if start is None or start < len(lead):
+            continue
+        if web is None and vad.detector.voiced_until - start >= cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000:
+            web = position + n
+        if sil is None and confirmer.confirms(start, position + n):
+            sil = position + n
+        if web is not None and sil is not None:
+            break
+    return Decision(None if web is None else web - len(lead), None if sil is None else sil - len(lead))
