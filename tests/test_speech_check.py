@@ -85,6 +85,16 @@ def test_a_new_start_is_judged_afresh() -> None:
     assert not confirmer.confirms(len(speech) // FRAME * FRAME, len(both) // FRAME * FRAME), "the applause after it is no speech"
 
 
+def test_asked_late_it_judges_the_audio_it_kept() -> None:
+    speech = read_audio(SPEECH / "ps_cards_005.wav")  # longer than the 1 s kept
+    confirmer = SpeechConfirmer(keep_s=1.0)
+    assert not confirmer.confirms(0, 0)
+    n = len(speech) // FRAME * FRAME
+    for position in range(0, n, FRAME):
+        confirmer.feed(position, speech[position : position + FRAME])
+    assert confirmer.confirms(0, n) and confirmer.speech_ms() <= 1000
+
+
 def test_the_config_chooses_the_confirmer() -> None:
     assert isinstance(speech_confirmer(BargeInConfig()), SpeechConfirmer)
     none = speech_confirmer(BargeInConfig(confirm="none"))

@@ -75,6 +75,8 @@ class SpeechConfirmer:
         if start != self._start:
             self._start, self._next, self._voiced = start, max(start - WARM_UP, self._audio_start), 0
             self._state = None
+        if self._next < self._audio_start:  # not asked for longer than the audio kept: go on from what is left
+            self._next, self._state = self._audio_start, None
         while self._next + WINDOW <= min(now, self._audio_start + len(self._audio)):
             if self._window(self._next) >= THRESHOLD and self._next + WINDOW > start:
                 self._voiced += WINDOW
