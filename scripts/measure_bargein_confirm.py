@@ -31,8 +31,8 @@ from pathlib import Path
 from voice_agent.app.bench import machine, scripted_config
 from voice_agent.app.confirm_bench import decisions, measure
 from voice_agent.audio.source import read_audio
-from voice_agent.conversation.parts import build_parts, close_parts
 from voice_agent.conversation.metrics import summary
+from voice_agent.conversation.parts import build_parts, close_parts
 from voice_agent.core.config import Config
 from voice_agent.measure.scripted_llm import ScriptedLLM
 
@@ -61,14 +61,17 @@ async def run(args: argparse.Namespace) -> dict:
     return {"results": results, "machine": machine(), "min_speech_ms": cfg.bargein.min_speech_ms, "confirm_ms": cfg.bargein.confirm_ms}
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def table(report: dict) -> str:
     lines = ["| confirm | false stops (noises) | stop p50 ms | stop p95 ms | stop max ms | cut-ins not stopped |", "|---|---|---|---|---|---|"]
     for r in report["results"]:
         stop = r["stop_ms"]
-        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         lines.append(
             f"| {r['confirm']} | {r['false_stops']} of {r['noise_trials'] - len(r['noises_not_judged'])} "
-            f"({', '.join(r['false_stop_noises']) or 'none'}) | {fmt(stop['p50'])} | {fmt(stop['p95'])} | {fmt(stop['max'])} "
+            f"({', '.join(r['false_stop_noises']) or 'none'}) | {_ms(stop['p50'])} | {_ms(stop['p95'])} | {_ms(stop['max'])} "
             f"| {r['speech_not_stopped']} of {r['speech_trials'] - r['speech_not_judged']} |"
         )
     return "\n".join(lines)

@@ -27,15 +27,13 @@ from ..conversation.agent import Agent, Parts
 from ..conversation.history import History
 from ..conversation.metrics import summary
 from ..core.config import Config
+from ..core.events import SAMPLE_RATE, UserStartedSpeaking, UserStoppedSpeaking
 from ..core.timeline import WallClock
 from ..measure import judge
+from ..stages.speech_check import SpeechConfirmer
 from ..stages.vad import Vad
-from .bench import agent_track, reply_spans
+from .bench import LONG_REPLY, agent_track, reply_spans
 
-LONG_REPLY = (
-    "Here is a longer answer, so that you have time to cut in. It goes on for a few sentences. "
-    "Each of them is spoken in turn, until you interrupt."
-)
 SHORT_REPLY = "Okay."  # to whatever comes after: the trial need not wait for a second long reply
 
 
@@ -162,9 +160,6 @@ def decisions(cfg: Config, question: np.ndarray, audio: np.ndarray) -> Decision:
     """Both halves of the barge-in decision on `audio`, frame by frame as the agent runs them, after
     `question` and 1.5 s of quiet as in the trials (the VAD's noise floor has heard speech); times
     from the start of `audio`. A diagnostic of the decision: the trials above judge what played."""
-    from ..core.events import SAMPLE_RATE, UserStartedSpeaking, UserStoppedSpeaking
-    from ..stages.speech_check import SpeechConfirmer
-
     vad, confirmer = Vad(cfg.vad), SpeechConfirmer(cfg.bargein.confirm_ms)
     n = vad.frame_len
     lead = np.concatenate([np.zeros(SAMPLE_RATE * 3 // 10, np.float32), question, np.zeros(SAMPLE_RATE * 3 // 2, np.float32)])
