@@ -62,6 +62,9 @@ class SpeechConfirmer:
     _voiced: int = 0  # samples of speech found since _start
     _state: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        silero()  # loaded now (once per process), not during the first barge-in
+
     def feed(self, position: int, frame: np.ndarray) -> None:
         if position != self._audio_start + len(self._audio):  # a gap in the input: start afresh
             self._audio, self._audio_start = np.zeros(0, np.float32), position
