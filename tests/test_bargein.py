@@ -201,7 +201,9 @@ async def test_speech_during_transcription_joins_the_turn(models, speculate: boo
 
 @pytest.mark.parametrize("mode", ["repeat", "continue"])
 async def test_a_cough_is_a_false_interruption_and_the_agent_resumes(models, mode: str) -> None:
-    CFG.bargein.resume = mode
+    """Without Silero's confirmation the burst cuts the agent off (with it, it does not:
+    tests/test_bargein_confirm.py); the agent resumes what it was saying."""
+    CFG.bargein.resume, CFG.bargein.confirm = mode, "none"
     try:
         async with ScriptedLLM(LONG) as server:
 
@@ -211,7 +213,7 @@ async def test_a_cough_is_a_false_interruption_and_the_agent_resumes(models, mod
 
             agent, seen, sink = await converse(server, models, script, CFG)
     finally:
-        CFG.bargein.resume = "repeat"
+        CFG.bargein.resume, CFG.bargein.confirm = "repeat", "silero"
     (cut,) = agent.interruptions
     resumed = [p for p in sink.placed if p.chunk.response_id == 2]
     assert resumed, "the agent went on speaking"

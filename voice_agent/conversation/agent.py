@@ -57,6 +57,7 @@ from ..stages.endpointing import end_of_turn_ms, hold_ms
 from ..stages.llm import ToolUse
 from ..stages.normalize import validate
 from ..stages.sentences import SentenceBuffer
+from ..stages.speech_check import speech_confirmer
 from ..stages.tools import Toolbox, exchange
 from ..stages.vad import Vad
 from .bargein import Spoken, heard_text, unheard_text
@@ -73,8 +74,7 @@ class Agent:
     """A voice session: `listen` to a source, answer on a sink; every event flows on `bus`."""
 
     def __init__(self, parts: Parts, history: History, sink: Sink, cfg: Config | None = None, node: Node | None = None) -> None:
-        """`cfg` gives the barge-in, tool and apology settings (defaults if None); `node` makes
-        the replies (default: `[llm] node` in `cfg`, else the LLM; see `node.py`)."""
+        """`cfg`: barge-in, tool, apology settings (default if None); `node` makes replies (default per node.py)."""
         self.parts = parts
         self.history = history
         self.sink = sink
@@ -90,6 +90,7 @@ class Agent:
         self._utterance = Utterance()  # words of the user's utterance not yet answered
         self._resume: Resume | None = None
         self._vad: Vad | None = None
+        self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in, or none
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -334,10 +335,10 @@ class Agent:
         if self.reply.recorded and not (self.sink.playing() or any(r.busy for r in self._reply_routes[1:])):
             return None  # it has all played; the llm route is busy with the next turn's words, not with it
         audible = any(p.start < now for p in self.reply.spoken)
-        # Speech, not time since its onset: a cough shorter than min_speech_ms never cuts the agent off.
         voiced = (self._vad.detector.voiced_until if self._vad else now) - self._speech_start
-        if audible and voiced < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000:
-            return None  # maybe a cough: give it a moment
+        heard = not audible or self._confirm.confirms(self._speech_start, now)  # as frames come: ready in time
+        if audible and (voiced < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000 or not heard):
+            return None  # maybe a cough: speech (not time) since its onset decides, and Silero hears words
         return self._interrupt(self._speech_start, audible)
 
     def _interrupt(self, speech_start: int, audible: bool) -> Interruption:
@@ -385,6 +386,7 @@ class Agent:
         async for position, frame in source.frames():
             for event in vad.process(position, frame):
                 await self.bus.publish(event)
+            self._confirm.feed(position, frame)
             interruption = self._check_bargein(position + len(frame))
             if interruption is not None:
                 await self.bus.publish(interruption)

@@ -114,6 +114,14 @@ class BargeInConfig:
     min_speech_ms: int = 200  # user speech over the agent's voice needed to cut it off
     continue_ms: int = 700  # speech this soon after the reply became audible continues the user's turn
     resume: str = "repeat"  # after a false interruption: "repeat" the cut sentence, or "continue"
+    # "silero": an audible reply is cut only once Silero VAD also hears confirm_ms of speech in the
+    # sound (a cough, a clap, a door is not); "none": webrtcvad's min_speech_ms alone decides.
+    confirm: str = "silero"
+    confirm_ms: int = 64  # two 32 ms Silero windows
+
+    def __post_init__(self) -> None:
+        if self.confirm not in ("silero", "none"):
+            raise ConfigError(f"[bargein] confirm must be 'silero' or 'none', not {self.confirm!r}")
 
 
 @dataclass

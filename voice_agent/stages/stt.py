@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.config import STTConfig
 from .models import find_whisper, load_whisper
+from .speech_check import voiced_ms
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +128,6 @@ class Transcriber:
 
 
 MIN_VOICED_MS = 100  # less speech than this (to Silero VAD) and Whisper's words are its own invention
-_SILERO_WINDOW = 512  # samples per Silero decision (32 ms)
-
-
-def voiced_ms(audio: np.ndarray) -> float:
-    """How much of `audio` is speech to Silero VAD (v6, shipped inside faster-whisper)."""
-    from faster_whisper.vad import get_vad_model
-
-    padded = np.pad(np.asarray(audio, np.float32), (0, -len(audio) % _SILERO_WINDOW or _SILERO_WINDOW))
-    probs = np.asarray(get_vad_model()(padded)).reshape(-1)
-    return float(np.sum(probs >= 0.5)) * _SILERO_WINDOW * 1000 / 16000
 
 
 def _repeats(text: str) -> bool:

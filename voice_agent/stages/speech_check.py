@@ -1,0 +1,115 @@
+"""Is it speech? Silero VAD (v6, the ONNX model shipped inside faster-whisper).
+
+webrtcvad hears any broadband sound as voice: a cough, a clap, a door, a
+dropped object. Silero is a small recurrent network trained to tell speech
+from such noise, ~1 ms per 32 ms window on a CPU. Two uses:
+
+- `voiced_ms`: how much of a whole clip is speech (the recogniser drops
+  words Whisper invents for breath and noise);
+- `SpeechConfirmer`: the same model run window by window as frames arrive,
+  from the start of the user's speech, so that a barge-in is confirmed by the
+  time webrtcvad has heard enough of it, not after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.config import BargeInConfig
+from ..core.events import SAMPLE_RATE
+
+WINDOW = 512  # samples per Silero decision (32 ms)
+CONTEXT = 64  # samples of the window before that the v6 model sees with each window
+THRESHOLD = 0.5  # Silero's own speech threshold
+WARM_UP = 8 * WINDOW  # run from this long before the start: from a cold state the model misses soft onsets
+
+
+def silero() -> Any:
+    """faster-whisper's Silero session, loaded once per process (its `get_vad_model` is cached)."""
+    from faster_whisper.vad import get_vad_model
+
+    return get_vad_model()
+
+
+def voiced_ms(audio: np.ndarray) -> float:
+    """How much of `audio` is speech to Silero VAD."""
+    padded = np.pad(np.asarray(audio, np.float32), (0, -len(audio) % WINDOW or WINDOW))
+    probs = np.asarray(silero()(padded)).reshape(-1)
+    return float(np.sum(probs >= THRESHOLD)) * WINDOW * 1000 / SAMPLE_RATE
+
+
+@dataclass
+class SpeechConfirmer:
+    """Silero over the audio since a start position, one window at a time, state carried between.
+
+    `feed` every input frame (cheap: it only keeps the last `keep_s` seconds);
+    `confirms(start, now)` runs the model on the windows not yet seen between
+    `start` and `now`, and says whether `min_speech_ms` of them were speech.
+    It begins `WARM_UP` before `start`, where the input allows, without
+    counting those windows. Run window by window with the state carried, the
+    model gives the same probabilities as faster-whisper's whole-clip call.
+    """
+
+    min_speech_ms: int = 64
+    keep_s: float = 3.0
+    _audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
+    _audio_start: int = 0  # input position of _audio[0]
+    _start: int | None = None  # the speech being judged began here
+    _next: int = 0  # the next window to run starts here
+    _voiced: int = 0  # samples of speech found since _start
+    _state: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        silero()  # loaded now (once per process), not during the first barge-in
+
+    def feed(self, position: int, frame: np.ndarray) -> None:
+        if position != self._audio_start + len(self._audio):  # a gap in the input: start afresh
+            self._audio, self._audio_start = np.zeros(0, np.float32), position
+        keep = int(self.keep_s * SAMPLE_RATE)
+        audio = np.concatenate([self._audio, np.asarray(frame, np.float32)])
+        self._audio_start += max(0, len(audio) - keep)
+        self._audio = audio[-keep:]
+
+    def confirms(self, start: int, now: int) -> bool:
+        """Has Silero heard `min_speech_ms` of speech between `start` and `now`?"""
+        if start != self._start:
+            self._start, self._next, self._voiced = start, max(start - WARM_UP, self._audio_start), 0
+            self._state = None
+        if self._next < self._audio_start:  # not asked for longer than the audio kept: go on from what is left
+            self._next, self._state = self._audio_start, None
+        while self._next + WINDOW <= min(now, self._audio_start + len(self._audio)):
+            if self._window(self._next) >= THRESHOLD and self._next + WINDOW > start:
+                self._voiced += WINDOW
+            self._next += WINDOW
+        return self._voiced * 1000 >= self.min_speech_ms * SAMPLE_RATE
+
+    def speech_ms(self) -> float:
+        """Speech found so far in the sound being judged."""
+        return self._voiced * 1000 / SAMPLE_RATE
+
+    def _window(self, at: int) -> float:
+        i = at - self._audio_start
+        before = self._audio[max(0, i - CONTEXT) : i]
+        x = np.concatenate([np.zeros(CONTEXT - len(before), np.float32), before, self._audio[i : i + WINDOW]])
+        h, c = self._state or (np.zeros((1, 1, 128), np.float32), np.zeros((1, 1, 128), np.float32))
+        out, h, c = silero().session.run(None, {"input": x[None], "h": h, "c": c})
+        self._state = (h, c)
+        return float(np.asarray(out).reshape(-1)[0])
+
+
+class NoConfirmation:
+    """`[bargein] confirm = "none"`: webrtcvad's decision stands alone."""
+
+    def feed(self, position: int, frame: np.ndarray) -> None:
+        pass
+
+    def confirms(self, start: int, now: int) -> bool:
+        return True
+
+
+def speech_confirmer(cfg: BargeInConfig) -> SpeechConfirmer | NoConfirmation:
+    """The confirmer `[bargein] confirm` asks for (the config has checked the name)."""
+    return SpeechConfirmer(cfg.confirm_ms) if cfg.confirm == "silero" else NoConfirmation()
