@@ -242,7 +242,6 @@ class Agent:
     def _tool_use(self, reply_: ReplyState) -> ToolUse:
         cfg = self.cfg.tools
         toolbox = self.toolbox or Toolbox([], cfg.timeout_s)
-        # Waiting for the commit waits for frames still to come: not a busy pipeline (fast mode drains).
         return ToolUse(toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, lambda: self.bus.wait_outside(reply_.committed.wait()))
 
     def _record_tool_round(self, reply_: ReplyState, round_: ToolExchange) -> None:
