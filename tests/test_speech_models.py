@@ -22,7 +22,7 @@ from voice_agent.stages.models import (
     load_whisper,
 )
 from voice_agent.stages.stt import Transcriber
-from voice_agent.stages.tts import Synthesizer, split_for_synthesis
+from voice_agent.stages.tts import Synthesizer, split_for_synthesis, trim_lead
 
 MODELS_DIR = str(Path(__file__).resolve().parent.parent / "models")
 
@@ -156,6 +156,31 @@ def test_tts_streams_a_long_sentence_in_pieces(tts: Synthesizer) -> None:
     assert [c.last_in_sentence for c in chunks].count(True) == 1 and chunks[-1].last_in_sentence
     seconds = sum(len(c.samples) for c in chunks) / 22050
     assert 5 < seconds < 15  # about 30 words of speech
+
+
+def _loud(audio: np.ndarray, rate: int, floor_db: float = -60.0) -> np.ndarray:
+    """Indices of the 10 ms windows above `floor_db`."""
+    n = rate // 100
+    frames = audio[: len(audio) // n * n].astype(np.float64).reshape(-1, n) / 32768
+    return np.flatnonzero(10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) > floor_db)
+
+
+def test_a_replys_first_audio_starts_at_its_first_word(tts: Synthesizer) -> None:
+    """Piper's silence before the first word is latency: cut from a reply's first piece only."""
+    raw = tts.synthesize_sync("I heard what you said,")
+    trimmed = trim_lead(raw, 22050)
+    dropped = raw[: len(raw) - len(trimmed)]
+    assert _loud(raw, 22050)[0] >= 3 and _loud(trimmed, 22050)[0] <= 2
+    assert np.array_equal(trimmed, raw[len(dropped) :]) and len(_loud(dropped, 22050)) == 0
+
+    async def first_chunks() -> list:
+        out = []
+        for index in (0, 1):  # a reply's first sentence, and a later one
+            out.append([c async for c in tts.speak("I heard what you said,", 1, index)][0])
+        return out
+
+    first, later = asyncio.run(first_chunks())
+    assert _loud(first.samples, 22050)[0] <= 2 and _loud(later.samples, 22050)[0] >= 3
 
 
 def test_tts_resamples_to_the_output_rate() -> None:
