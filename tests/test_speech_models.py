@@ -109,6 +109,23 @@ def test_whispers_stock_phrases_are_kept_when_really_said(stt: Transcriber, shor
     assert heard == expected
 
 
+@pytest.mark.parametrize("lead", [8000, 8160, 8320, 8480])
+def test_a_short_word_is_heard_as_the_vad_cuts_it_after_digital_silence(stt: Transcriber, lead: int) -> None:
+    """The bench's short_hello went unanswered: the VAD's turn starts with pre-roll of the
+    digital silence before it, which moved Silero's 32 ms windows so that it heard 96 ms
+    of speech in a real "Hello?" (the bar is 100 ms), and the words were dropped."""
+    from voice_agent.core.config import VADConfig
+    from voice_agent.core.events import UserStoppedSpeaking
+    from voice_agent.stages.vad import Vad
+
+    vad = Vad(VADConfig())
+    audio = np.concatenate([np.zeros(lead, np.float32), read_audio(SPEECH / "pauses" / "short_hello.wav"), np.zeros(16000, np.float32)])
+    n = vad.frame_len
+    turns = [e for i in range(0, len(audio) - n + 1, n) for e in vad.process(i, audio[i : i + n]) if isinstance(e, UserStoppedSpeaking)]
+    assert len(turns) == 1
+    assert normalize(stt.transcribe_sync(turns[0].audio).text) == ["hello"]
+
+
 def test_stt_runs_off_the_event_loop(stt: Transcriber) -> None:
     """While Whisper works, the loop keeps ticking (audio capture would not stall)."""
     audio = read_audio(SPEECH / "ps_cards_005.wav")
