@@ -148,9 +148,10 @@ class Agent:
         model = self.parts.turn_model if speculative and self._vad is not None else None
         if model and self._vad:  # not done until heard done: the hold stands while Whisper works
             self._vad.detector.end_after(turn.start, hold_ms(self._vad.detector.cfg))
-        # The turn model runs beside Whisper; the LLM does not wait for its verdict.
-        judged = self.bus.spawn(model.done(whole), "turn model") if model else None
         result = await self.parts.stt.transcribe(audio)
+        # The turn model runs after Whisper, while the LLM streams its first words: on two cores
+        # beside Whisper it slowed the transcript (the critical path); the LLM never waits for it.
+        judged = self.bus.spawn(model.done(whole), "turn model") if model and result.text and self._utterance.current(epoch) else None
         log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
         if speculative and not self._utterance.current(epoch):
             return  # the user went on while it was transcribed: it is not their turn's end
