@@ -126,6 +126,22 @@ def test_a_short_word_is_heard_as_the_vad_cuts_it_after_digital_silence(stt: Tra
     assert normalize(stt.transcribe_sync(turns[0].audio).text) == ["hello"]
 
 
+def test_a_loop_that_breaks_off_is_redone_the_stock_way(stt: Transcriber) -> None:
+    """At the 820 ms pause of sentence_noservice_800 the short window heard "The number you have
+    dialed is not in service. The number you have dialed is not in": the words went to the LLM twice."""
+    audio = read_audio(SPEECH / "pauses" / "sentence_noservice_800.wav")[:39519]  # to 150 ms into the pause (Whisper: one sample decides)
+    heard = stt.transcribe_sync(np.concatenate([audio, np.zeros(4800, np.float32)])).text  # as speculation passes it
+    assert normalize(heard) == normalize("The number you have dialed is not in service.")
+
+
+def test_no_real_utterance_reads_as_a_loop() -> None:
+    """The loop rule must not send real speech to the slow path: none of the references trips it."""
+    from voice_agent.stages.stt import _repeats
+
+    refs = [r["transcript"] for d in (SPEECH, SPEECH / "pauses") for r in csv.DictReader((d / "manifest.tsv").open(), delimiter="\t")]
+    assert len(refs) >= 50 and not [r for r in refs if _repeats(r)]
+
+
 def test_stt_runs_off_the_event_loop(stt: Transcriber) -> None:
     """While Whisper works, the loop keeps ticking (audio capture would not stall)."""
     audio = read_audio(SPEECH / "ps_cards_005.wav")

@@ -147,15 +147,22 @@ def voiced_ms(audio: np.ndarray) -> float:
     return float(max(counts)) * _SILERO_WINDOW * 1000 / 16000
 
 
+LONG_PHRASE = 6  # words: a phrase this long said twice in one turn is a decoder going round
+
+
 def _repeats(text: str) -> bool:
     """A word four times in a row, a phrase of 2 words three times or of 3 to 8 words
-    twice: a decoder stuck in a loop (people rarely say three words again at once)."""
+    twice in a row, or a phrase of `LONG_PHRASE` words or more twice anywhere: a decoder
+    stuck in a loop (people rarely say three words again at once). The last catches a
+    loop that broke off: "The number you have dialed is not in service. The number you
+    have dialed is not in" (a 9-word loop, cut before its last word)."""
     words = re.findall(r"\w+", text.lower())
     for n, times in ((1, 4), (2, 3), *((k, 2) for k in range(3, 9))):
         for i in range(len(words) - n * times + 1):
             if all(words[i + k * n : i + (k + 1) * n] == words[i : i + n] for k in range(1, times)):
                 return True
-    return False
+    seen = {tuple(words[i : i + LONG_PHRASE]): i for i in range(len(words) - LONG_PHRASE, -1, -1)}
+    return any(seen[tuple(words[i : i + LONG_PHRASE])] <= i - LONG_PHRASE for i in range(len(words) - LONG_PHRASE + 1))
 
 
 def _is_speech(segment: Any) -> bool:
