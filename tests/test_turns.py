@@ -68,6 +68,17 @@ def test_a_whole_that_lost_the_carried_words_is_refused() -> None:
     assert u.transcribed("two nine three four zero", audio) == "two nine three four zero"
 
 
+def test_a_committed_transcript_carried_again_keeps_its_audio() -> None:
+    """The reply began, then the user went on: the next transcription hears the whole utterance."""
+    u = Utterance()
+    audio = np.ones(1600, np.float32)
+    text = u.transcribed("The number you have dialed is not in service.", audio)
+    u.answered()  # committed: its reply is playing
+    assert u.words("Please check.") == "Please check."
+    u.unanswered(text)  # they went on within continue_ms: it was not the end
+    assert u.carried_audio is audio and u.words("Please check.") == f"{text} Please check."
+
+
 def test_a_speculation_goes_stale_when_the_user_goes_on() -> None:
     u = Utterance()
     t = Transcript("with only like four games to go", 100, 200, speculative=True)

@@ -85,9 +85,12 @@ class Utterance:
         return self.resumed_at >= pause_decided_at
 
     def answered(self) -> None:
-        """A reply to all carried words is going ahead."""
+        """A reply to all carried words is going ahead.
+
+        The audio of recent transcripts stays: if the user goes on right after the
+        reply began, its transcript is carried again, and heard whole with what follows.
+        """
         self.carried, self.carried_audio = "", None
-        self._audio_of.clear()
 
     def unanswered(self, text: str) -> None:
         """The reply to `text` (a full transcript, carried words included) did not count: keep them."""
