@@ -135,16 +135,20 @@ def voiced_ms(audio: np.ndarray) -> float:
 
     Silero decides per 32 ms window, and where the windows fall matters for a
     short word: "Hello?" after 200 ms of pre-roll was 96 ms of speech, 160 ms
-    with the windows shifted by half of one. The larger of the two counts.
+    with the windows shifted by half of one. The larger of the two counts (the
+    shifted one is only computed when the first is under `MIN_VOICED_MS`).
     """
     from faster_whisper.vad import get_vad_model
 
-    counts = []
-    for shift in (0, _SILERO_WINDOW // 2):
+    best = 0.0
+    for shift in (0, _SILERO_WINDOW // 2):  # the second only when the first falls short
         x = np.asarray(audio[shift:], np.float32)
         padded = np.pad(x, (0, -len(x) % _SILERO_WINDOW or _SILERO_WINDOW))
-        counts.append(int(np.sum(np.asarray(get_vad_model()(padded)).reshape(-1) >= 0.5)))
-    return float(max(counts)) * _SILERO_WINDOW * 1000 / 16000
+        voiced = int(np.sum(np.asarray(get_vad_model()(padded)).reshape(-1) >= 0.5)) * _SILERO_WINDOW * 1000 / 16000
+        best = max(best, voiced)
+        if best >= MIN_VOICED_MS:
+            break
+    return best
 
 
 LONG_PHRASE = 6  # words: a phrase this long said twice in one turn is a decoder going round
