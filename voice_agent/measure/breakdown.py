@@ -24,6 +24,7 @@ into timeline samples with the session clock's start (`WallClock.t0`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,9 +55,10 @@ class StageTap:
     first: dict[tuple[str, int], float] = field(default_factory=dict)  # (kind, reply id) -> time
     placed: dict[int, int] = field(default_factory=dict)  # reply id -> first placed sample
     verdicts: list[float] = field(default_factory=list)  # turn model verdicts, by time
+    clock: Callable[[], float] = time.monotonic
 
     def observe(self, event: Any) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if isinstance(event, Transcript):
             self.transcripts.append((now, event))
         elif isinstance(event, UserStoppedSpeaking):
@@ -95,7 +97,7 @@ class TimedTurnModel:
 
     async def done(self, audio: np.ndarray) -> float:
         p = await self.model.done(audio)
-        self.tap.verdicts.append(time.monotonic())
+        self.tap.verdicts.append(self.tap.clock())
         return p
 
     def __getattr__(self, name: str) -> Any:
