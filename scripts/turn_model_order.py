@@ -63,8 +63,8 @@ async def main() -> int:
     times: dict[str, list[float]] = {"beside": [], "after": [], "none": []}
     for _ in range(args.rounds):
         for clip in clips:
-            for order in times:
-                times[order].append(await path(parts, clip, order, args.llm_ms / 1000))
+            for order, values in times.items():
+                values.append(await path(parts, clip, order, args.llm_ms / 1000))
     for order, values in times.items():
         print(f"turn model {order:7s}: pause -> first audio median {statistics.median(values) * 1000:.0f} ms, "
               f"mean {statistics.mean(values) * 1000:.0f} ms over {len(values)}")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from voice_agent.core.events import AgentSpeechSent, AudioChunk, SentenceChunk, TextChunk, Transcript, UserStoppedSpeaking
+from voice_agent.core.events import (
+    AgentSpeechSent,
+    AudioChunk,
+    SentenceChunk,
+    TextChunk,
+    Transcript,
+    UserStoppedSpeaking,
+)
 from voice_agent.measure.breakdown import STAGES, StageTap, first_heard, table
 
 MS = 16  # samples per ms

@@ -43,7 +43,6 @@ from ..core.events import (
     Say,
     SentenceChunk,
     TextChunk,
-    ToolCall,
     ToolExchange,
     Transcript,
     UserPaused,
@@ -61,7 +60,7 @@ from ..stages.tools import Toolbox, exchange
 from ..stages.vad import Vad
 from .bargein import Spoken, heard_text, unheard_text
 from .history import History
-from .node import Node, Turn, resolve_node, run_node
+from .node import Node, Turn, fixed_reply, ready_to_speak, resolve_node, run_node
 from .parts import Parts
 from .summary import summarize
 from .turns import ReplyState, Utterance, goes_on
@@ -193,34 +192,20 @@ class Agent:
             turn = Turn(trigger.text, self.history.messages(), rid, self.parts.llm, self._tool_use(reply_), reply_.committed)
             stream = run_node(self.node, turn)
         else:
-            stream = _fixed_reply(trigger, rid)
+            stream = fixed_reply(trigger, rid)
         buffer = SentenceBuffer()
         async with aclosing(stream):  # a barge-in closes the node here, in this task: its `finally` runs now
             async for chunk in stream:
                 if isinstance(chunk, TextChunk):
                     reply_.text += chunk.text
                     yield chunk
-                for sentence in self._ready_to_speak(chunk, buffer):
+                for sentence in ready_to_speak(chunk, buffer, self.cfg.apology):
                     reply_.sentences.append(sentence)
                     yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
                 if isinstance(chunk, ToolExchange):
                     self._record_tool_round(reply_, chunk)
                 if not isinstance(chunk, (TextChunk, Filler)):
                     yield chunk
-
-    def _ready_to_speak(self, chunk: AgentResponse, buffer: SentenceBuffer) -> list[str]:
-        """The sentences `chunk` completes."""
-        if isinstance(chunk, TextChunk):
-            return buffer.push(chunk.text)
-        if isinstance(chunk, Filler):
-            return [chunk.text]  # spoken, but not part of the reply's text
-        if isinstance(chunk, ToolCall):
-            return buffer.flush()  # the words before a call are said while it runs
-        if isinstance(chunk, ResponseDone):
-            apology = self.cfg.apology
-            failed = [apology] if chunk.error and apology else []  # the user hears that the turn failed
-            return buffer.flush() + failed
-        return []
 
     def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> ReplyState:
         user_text = trigger.text if isinstance(trigger, Transcript) else ""
@@ -392,8 +377,3 @@ class Agent:
                 await self.bus.drain()
         await self.bus.drain()
 
-
-async def _fixed_reply(said: Resume | Say, rid: int) -> AsyncIterator[AgentResponse]:
-    """A reply whose text is already known (the greeting, resuming after a false interruption)."""
-    yield TextChunk(rid, said.text)
-    yield ResponseDone(rid, said.full_text if isinstance(said, Resume) else said.text)
