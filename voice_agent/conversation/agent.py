@@ -263,6 +263,9 @@ class Agent:
         if self.reply.held is not None:
             self.reply.held.append(audio)  # speculative: heard only if the turn really ended
             return None
+        if self.reply.user_text and not self.reply.spoken and self._vad is not None and self._vad.detector.stirring:
+            self.reply.held, self.reply.onset_hold = [audio], True  # maybe the user going on: wait to hear
+            return None
         placed = self.sink.play(audio)
         self.reply.spoken.append(Spoken(placed.start, placed.end, audio.text, audio.sentence_index))
         return AgentSpeechSent(audio.response_id, audio.text, placed.start, placed.end, audio.last_in_sentence)
@@ -298,6 +301,17 @@ class Agent:
         self.reply.committed.set()
         log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))
         return [sent for sent in map(self._play, held) if sent is not None]
+
+    def _settle_onset(self) -> list[AgentSpeechSent | Interruption]:
+        """A reply held as a sound began: the user went on (drop it, unheard), or it was not speech (play it)."""
+        if self.reply is None or not self.reply.onset_hold:
+            return []
+        if self._speech_start is not None:
+            return [self._interrupt(self._speech_start, audible=False)]
+        if self._vad is not None and self._vad.detector.stirring:
+            return []
+        self.reply.onset_hold = False
+        return self._commit()
 
     def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
         """The user went on: drop the speculation, whether still transcribing or already replying."""
@@ -369,6 +383,8 @@ class Agent:
         self._vad = vad
         async for position, frame in source.frames():
             for event in vad.process(position, frame):
+                await self.bus.publish(event)
+            for event in self._settle_onset():
                 await self.bus.publish(event)
             interruption = self._check_bargein(position + len(frame))
             if interruption is not None:

@@ -60,6 +60,11 @@ class TurnDetector:
         return self._in_speech
 
     @property
+    def stirring(self) -> bool:
+        """Between turns, a sound within the last start window: maybe a turn starting, too soon to tell."""
+        return not self._in_speech and any(f[2] or f[3] for f in list(self._frames)[-self._window :])
+
+    @property
     def voiced_until(self) -> int:
         """The end of the latest loud frame of the turn in progress."""
         return self._last_voiced_end
