@@ -392,4 +392,3 @@ class Agent:
             if fast:
                 await self.bus.drain()
         await self.bus.drain()
-
