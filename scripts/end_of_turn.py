@@ -11,11 +11,14 @@ agent speculates), and its Whisper transcript.
 Energy rule (the judge's): 10 ms windows, threshold max(peak - 25 dB,
 10th percentile + 15 dB), runs of at least 50 ms above it are speech.
 
-    python scripts/end_of_turn.py --speech-dir tests/speech --speech-dir tests/speech/pauses --min-gap-ms 250
+    python scripts/end_of_turn.py --speech-dir tests/speech --speech-dir tests/speech/pauses --min-gap-ms 250 \
+        --pipeline-ms 500 --pipeline-ms 700
 
 Each policy turns the signs into the silence after which the agent takes the
 turn. `premature`: pauses longer than that silence (the agent would speak
 into them); `end wait`: that silence at the true ends (what latency pays).
+With `--pipeline-ms`, the agent is heard no sooner than that after the pause
+starts (its STT, LLM and TTS time): the figure to compare with the bench.
 """
 
 from __future__ import annotations
@@ -132,18 +135,21 @@ def mix(p: Point, th: float, quick: int, usual: int, hold: int) -> int:
     return hold
 
 
-def table(pts: list[Point]) -> None:
-    """Per recording, as the judge counts: premature if the silence chosen at any of its
-    pauses is shorter than that pause; the wait at its end is what its latency pays."""
+def table(pts: list[Point], pipeline_ms: int = 0) -> None:
+    """Per recording, as the judge counts: premature if the agent would be heard inside any
+    of its pauses; the wait at its end is what its latency pays. The agent is heard at the
+    later of the policy's silence and `pipeline_ms` (Whisper, the LLM's first words and the
+    first audio, from the start of the pause): a faster pipeline exposes more pauses."""
     files = sorted({p.file for p in pts})
     with_gemma = any(p.p_gemma is not None for p in pts)
-    print(f"{'policy':50s} {'premature recordings':>21s} {'pauses':>7s}   end wait p50  p95 ms")
+    heard = lambda policy, p: max(policy(p), pipeline_ms)
+    print(f"{'policy':50s} {'premature recordings':>21s} {'pauses':>7s}   end wait p50  p95 ms   (heard >= {pipeline_ms} ms)")
     for name, policy in policies().items():
         if name.startswith("gemma") and not with_gemma:
             continue
-        early = {p.file for p in pts if not p.done and policy(p) <= p.gap_ms}
-        pauses = sum(not p.done and policy(p) <= p.gap_ms for p in pts)
-        waits = np.array([policy(p) for p in pts if p.done])
+        early = {p.file for p in pts if not p.done and heard(policy, p) <= p.gap_ms}
+        pauses = sum(not p.done and heard(policy, p) <= p.gap_ms for p in pts)
+        waits = np.array([heard(policy, p) for p in pts if p.done])
         print(f"{name:50s} {len(early):10d}/{len(files):<10d} {pauses:7d}   {np.percentile(waits, 50):12.0f} {np.percentile(waits, 95):4.0f}")
 
 
@@ -176,6 +182,8 @@ def main() -> int:
     ap.add_argument("--speech-dir", type=Path, action="append", help="(repeatable) default: tests/speech")
     ap.add_argument("--min-gap-ms", type=int, default=150)
     ap.add_argument("--show", action="store_true", help="print every point")
+    ap.add_argument("--pipeline-ms", type=int, action="append",
+                    help="(repeatable) also tables where the agent cannot be heard sooner than this after the pause starts")
     ap.add_argument("--gemma", action="store_true", help="also the embedded Gemma's P(line ends) (slow; needs the embedded extra)")
     args = ap.parse_args()
     files: list[Path] = []
@@ -206,7 +214,9 @@ def main() -> int:
     n_gaps = sum(not p.done for p in pts)
     print(f"\n{len(files)} recordings, {n_gaps} pauses of >= {args.min_gap_ms} ms inside them")
     print(f"smart-turn inference: median {np.median(costs) * 1000:.0f} ms (1 thread)\n")
-    table(pts)
+    for pipeline_ms in [0, *(args.pipeline_ms or [])]:
+        table(pts, pipeline_ms)
+        print()
     return 0
 
 

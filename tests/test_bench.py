@@ -75,6 +75,13 @@ def test_bench_judges_the_recorded_conversation_and_writes_the_documented_json(t
             assert r["latency_ms"] is not None and r["latency_ms"] >= 0 and r["answers"] >= 1
         # What the LLM received comes from the scripted server's request log.
         assert r["received"] or not r["answered"]
+        # Where the time went (the agent's stage stamps on the judged timeline): in pipeline order.
+        st = r["stages_ms"]
+        if r["answered"]:
+            chain = [st[k] for k in ("stt_done", "llm_first_token", "first_chunk", "tts_first_audio")]
+            assert None not in chain and chain == sorted(chain), st
+            assert st["placed"] <= st["heard"] == r["latency_ms"], st
+    assert set(result["stages_ms_median"]) >= {"speculation_start", "stt_done", "tts_first_audio", "heard"}
     for key in ("response_latency_ms", "bargein_stop_ms", "sentence_gap_ms"):
         assert set(result[key]) == {"p50", "p95", "max"}, key
     assert set(result["baseline"]["response_latency_ms"]) == {"p50", "p95", "max"}

@@ -68,6 +68,17 @@ def test_a_whole_that_lost_the_carried_words_is_refused() -> None:
     assert u.transcribed("two nine three four zero", audio) == "two nine three four zero"
 
 
+def test_a_committed_transcript_carried_again_keeps_its_audio() -> None:
+    """The reply began, then the user went on: the next transcription hears the whole utterance."""
+    u = Utterance()
+    audio = np.ones(1600, np.float32)
+    text = u.transcribed("The number you have dialed is not in service.", audio)
+    u.answered()  # committed: its reply is playing
+    assert u.words("Please check.") == "Please check."
+    u.unanswered(text)  # they went on within continue_ms: it was not the end
+    assert u.carried_audio is audio and u.words("Please check.") == f"{text} Please check."
+
+
 def test_a_speculation_goes_stale_when_the_user_goes_on() -> None:
     u = Utterance()
     t = Transcript("with only like four games to go", 100, 200, speculative=True)
@@ -218,3 +229,85 @@ async def test_the_first_words_go_to_synthesis_before_the_first_sentence_has_str
     assert 4 <= len(order[first_chunk].text.split()) <= 7 and REPLY.startswith(order[first_chunk].text), order[first_chunk].text
     spoken = " ".join(e.text for _, e in seen.events if isinstance(e, AgentSpeechSent))
     assert normalize(spoken) == normalize(REPLY), "every word once, in order"
+
+
+# --- a reply whose first audio comes as the user starts again ------------------------
+
+
+def _held_reply(models, frames_of_speech: int):
+    """An agent whose reply (to "Ten of clubs.") has its first audio ready just as a sound
+    begins: `frames_of_speech` VAD frames of a real recording's first words, after its background."""
+    from voice_agent.conversation.history import History
+    from voice_agent.conversation.parts import Parts
+    from voice_agent.conversation.turns import ReplyState
+    from voice_agent.core.timeline import FrameClock
+    from voice_agent.stages.vad import Vad
+
+    stt, tts, _turn_model = models
+    cfg = Config()
+    clock = FrameClock()
+    sink = TimelineSink(clock, cfg.audio.output_rate)
+    agent = Agent(Parts(stt, tts, llm=None), History.for_config(cfg.llm), sink, cfg)  # type: ignore[arg-type]
+    agent._vad = vad = Vad(cfg.vad)
+    speech = read_audio(SPEECH / "ps_cards_001.wav")
+    onset, _ = speech_extent(speech)
+    n = vad.frame_len
+    position = 0
+    for position in range(0, onset // n * n + frames_of_speech * n, n):
+        assert not vad.process(position, speech[position : position + n])
+    agent.history.add_user("Ten of clubs.")
+    agent.reply = ReplyState(1, "Ten of clubs.", [], [])
+    agent.reply.committed.set()
+
+    async def first_audio():
+        async for chunk in tts.speak("I heard you, and I can help.", 1, 0):
+            return chunk
+
+    import asyncio
+
+    audio = asyncio.run(first_audio())
+    return agent, vad, sink, speech, position + n, audio
+
+
+def _feed(agent: Agent, vad, audio: np.ndarray, start: int, frames: int) -> list:
+    """Feed frames as `listen` does (its VAD events, then the onset check); what the check decided."""
+    from voice_agent.core.events import UserStartedSpeaking, UserStoppedSpeaking
+
+    settled = []
+    for position in range(start, start + frames * vad.frame_len, vad.frame_len):
+        for event in vad.process(position, audio[position : position + vad.frame_len]):
+            if isinstance(event, (UserStartedSpeaking, UserStoppedSpeaking)):
+                agent._track_user(event)
+        settled += agent._settle_onset()
+    return settled
+
+
+def test_the_user_starting_again_as_the_first_audio_comes_drops_the_reply_unheard(models) -> None:
+    """The race behind a premature answer: the reply's first audio is ready 40 ms into the
+    user's next words, before the VAD can call them speech (120 ms). It waits to hear; the
+    words go on, so it is dropped before a sound of it plays, and its words stay unanswered."""
+    from voice_agent.core.events import Interruption
+
+    agent, vad, sink, speech, at, audio = _held_reply(models, frames_of_speech=2)
+    assert vad.detector.stirring and not vad.detector.in_speech
+    assert agent._play(audio) is None and agent.reply.onset_hold and not sink.placed
+    settled = _feed(agent, vad, speech, at, 15)
+    assert [type(e) for e in settled] == [Interruption] and settled[0].heard == ""
+    assert not sink.placed and agent.reply is None
+    assert [m for m in agent.history.turns if m["role"] == "user"] == []  # the fragment is no turn
+    assert agent._utterance.carried == "Ten of clubs."  # answered with what follows
+
+
+def test_a_click_as_the_first_audio_comes_only_delays_it(models) -> None:
+    """Not speech (two frames of sound, then the background): the held reply plays."""
+    from voice_agent.core.events import AgentSpeechSent
+
+    agent, vad, sink, speech, at, audio = _held_reply(models, frames_of_speech=2)
+    assert agent._play(audio) is None and agent.reply.onset_hold
+    lead = speech[: len(speech[:at]) // 320 * 320].reshape(-1, 320)
+    db = 10 * np.log10(np.mean(lead.astype(np.float64) ** 2, axis=1) + 1e-12)
+    hush = lead[db <= db.min() + 3].reshape(-1)  # the quietest of its own lead-in: what set the noise floor
+    quiet = np.concatenate([speech[:at], np.tile(hush, 16000 // len(hush) + 1)])  # after the click
+    settled = _feed(agent, vad, quiet, at, 15)
+    assert [type(e) for e in settled] == [AgentSpeechSent] and len(sink.placed) == 1
+    assert not agent.reply.gated and agent.reply.spoken

@@ -47,7 +47,7 @@ from ..conversation.metrics import summary
 from ..core.config import Config, ConfigError
 from ..core.events import SAMPLE_RATE, UserStoppedSpeaking
 from ..core.timeline import Placed, WallClock
-from ..measure import judge
+from ..measure import breakdown, judge
 from ..measure.baseline import naive_turn
 from ..measure.wer import wer
 from ..stages.vad import Vad
@@ -153,6 +153,7 @@ class Session:
     cpu_s: float
     judged_words: bool  # False: no server log (an outside or embedded LLM), so no session WER
     extra: dict[str, Any] = field(default_factory=dict)
+    stages: list[dict[str, float | None]] = field(default_factory=list)  # per recording, breakdown.py
 
 
 async def session_run(cfg: Config, parts: Parts, items: list[Item], clips: list[np.ndarray], opts: BenchOptions, console: Console, server: Any) -> Session:
@@ -160,8 +161,14 @@ async def session_run(cfg: Config, parts: Parts, items: list[Item], clips: list[
     if server is not None:
         server.requests.clear()
         server.request_times.clear()
+    tap = breakdown.StageTap()
+    model = parts.turn_model
+    parts.turn_model = breakdown.TimedTurnModel(model, tap) if model is not None else None  # type: ignore[assignment]
     cpu0 = time.process_time()
-    result = await run_demo(cfg, parts, clips, output=opts.output, fast=False, console=console, gap_s=opts.gap_s)
+    try:
+        result = await run_demo(cfg, parts, clips, output=opts.output, fast=False, console=console, gap_s=opts.gap_s, tap=tap.observe)
+    finally:
+        parts.turn_model = model
     cpu = time.process_time() - cpu0
     user = result.source.recorded()
     agent = agent_track(result.sink, len(user))
@@ -169,7 +176,28 @@ async def session_run(cfg: Config, parts: Parts, items: list[Item], clips: list[
     clock = result.sink.clock
     requests = logged_requests(server, clock) if server is not None and isinstance(clock, WallClock) else []
     verdicts = judge.judge(placements, agent, requests, reply_spans(result.sink.placed))
-    return Session(verdicts, result.report, sentence_gaps(result.sink.placed), cpu, server is not None)
+    stages = stage_breakdown(tap, verdicts, result.source.said, agent, result.sink.placed, clock)
+    return Session(verdicts, result.report, sentence_gaps(result.sink.placed), cpu, server is not None, stages=stages)
+
+
+def stage_breakdown(
+    tap: breakdown.StageTap, verdicts: list[judge.Verdict], starts: list[int], agent: np.ndarray, placed: list[Placed], clock: Any
+) -> list[dict[str, float | None]]:
+    """Per recording, where the time to the first reply heard after its end of speech went (breakdown.py)."""
+    by_reply: dict[int, list[Placed]] = {}
+    for p in placed:
+        by_reply.setdefault(p.chunk.response_id, []).append(p)
+    heard = []
+    for rid, pieces in by_reply.items():
+        spans = judge.audible_spans(agent, [(min(p.start for p in pieces), max(p.end for p in pieces))])
+        heard += [(rid, a, b) for a, b in spans]
+    t0 = clock.t0 if isinstance(clock, WallClock) else 0.0
+    out = []
+    for i, v in enumerate(verdicts):
+        stop = starts[i + 1] if i + 1 < len(starts) else len(agent)
+        first = breakdown.first_heard(heard, v.end, stop) if v.end is not None else None
+        out.append({} if first is None or v.end is None else tap.stages(first[0], v.end, first[1], t0))
+    return out
 
 
 async def baseline_run(cfg: Config, parts: Parts, clips: list[np.ndarray], names: list[str]) -> list[dict[str, Any]]:
@@ -274,7 +302,8 @@ async def run_bench(cfg: Config, parts: Parts, opts: BenchOptions, llm_desc: str
         "bargein_trials": stops,
         "sentence_gap_ms": summary(session.gaps),
         "sentence_gaps": len(session.gaps),
-        "per_recording": [v.as_dict() for v in session.verdicts],
+        "per_recording": [v.as_dict() | {"stages_ms": st} for v, st in zip(session.verdicts, session.stages, strict=True)],
+        "stages_ms_median": breakdown.table([st for st in session.stages if st]),
         "agent_account": session.agent_account,
         "settings": {
             "end_of_turn_silence_ms": cfg.vad.end_of_turn_ms,
@@ -316,6 +345,9 @@ def print_table(result: dict[str, Any], console: Console) -> None:
     for key, row in rows.items():
         table.add_row(key, *(f"{row[c]:.0f}" if row[c] is not None else "-" for c in ("p50", "p95", "max")))
     console.print(table)
+    stages = result.get("stages_ms_median") or {}
+    if any(v is not None for v in stages.values()):
+        console.print("median ms from the end of speech: " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items() if v is not None))
     stt = result["stt"]
     session_wer = "-" if result["session_wer"] is None else f"{result['session_wer']:.3f}"
     console.print(

@@ -43,7 +43,6 @@ from ..core.events import (
     Say,
     SentenceChunk,
     TextChunk,
-    ToolCall,
     ToolExchange,
     Transcript,
     UserPaused,
@@ -62,7 +61,7 @@ from ..stages.tools import Toolbox, exchange
 from ..stages.vad import Vad
 from .bargein import Spoken, heard_text, unheard_text
 from .history import History
-from .node import Node, Turn, resolve_node, run_node
+from .node import Node, Turn, fixed_reply, ready_to_speak, resolve_node, run_node
 from .parts import Parts
 from .summary import summarize
 from .turns import ReplyState, Utterance, goes_on
@@ -149,9 +148,10 @@ class Agent:
         model = self.parts.turn_model if speculative and self._vad is not None else None
         if model and self._vad:  # not done until heard done: the hold stands while Whisper works
             self._vad.detector.end_after(turn.start, hold_ms(self._vad.detector.cfg))
-        # The turn model runs beside Whisper; the LLM does not wait for its verdict.
-        judged = self.bus.spawn(model.done(whole), "turn model") if model else None
         result = await self.parts.stt.transcribe(audio)
+        # The turn model runs after Whisper, while the LLM streams its first words: on two cores
+        # beside Whisper it slowed the transcript (the critical path); the LLM never waits for it.
+        judged = self.bus.spawn(model.done(whole), "turn model") if model and result.text and self._utterance.current(epoch) else None
         log.info("heard %r (%.0f ms)%s", result.text, result.seconds * 1000, " speculatively" if speculative else "")
         if speculative and not self._utterance.current(epoch):
             return  # the user went on while it was transcribed: it is not their turn's end
@@ -193,34 +193,20 @@ class Agent:
             turn = Turn(trigger.text, self.history.messages(), rid, self.parts.llm, self._tool_use(reply_), reply_.committed)
             stream = run_node(self.node, turn)
         else:
-            stream = _fixed_reply(trigger, rid)
+            stream = fixed_reply(trigger, rid)
         buffer = SentenceBuffer()
         async with aclosing(stream):  # a barge-in closes the node here, in this task: its `finally` runs now
             async for chunk in stream:
                 if isinstance(chunk, TextChunk):
                     reply_.text += chunk.text
                     yield chunk
-                for sentence in self._ready_to_speak(chunk, buffer):
+                for sentence in ready_to_speak(chunk, buffer, self.cfg.apology):
                     reply_.sentences.append(sentence)
                     yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
                 if isinstance(chunk, ToolExchange):
                     self._record_tool_round(reply_, chunk)
                 if not isinstance(chunk, (TextChunk, Filler)):
                     yield chunk
-
-    def _ready_to_speak(self, chunk: AgentResponse, buffer: SentenceBuffer) -> list[str]:
-        """The sentences `chunk` completes."""
-        if isinstance(chunk, TextChunk):
-            return buffer.push(chunk.text)
-        if isinstance(chunk, Filler):
-            return [chunk.text]  # spoken, but not part of the reply's text
-        if isinstance(chunk, ToolCall):
-            return buffer.flush()  # the words before a call are said while it runs
-        if isinstance(chunk, ResponseDone):
-            apology = self.cfg.apology
-            failed = [apology] if chunk.error and apology else []  # the user hears that the turn failed
-            return buffer.flush() + failed
-        return []
 
     def _new_reply(self, rid: int, trigger: Transcript | Resume | Say) -> ReplyState:
         user_text = trigger.text if isinstance(trigger, Transcript) else ""
@@ -278,6 +264,9 @@ class Agent:
         if self.reply.held is not None:
             self.reply.held.append(audio)  # speculative: heard only if the turn really ended
             return None
+        if self.reply.user_text and not self.reply.spoken and self._vad is not None and self._vad.detector.stirring:
+            self.reply.held, self.reply.onset_hold = [audio], True  # maybe the user going on: wait to hear
+            return None
         placed = self.sink.play(audio)
         self.reply.spoken.append(Spoken(placed.start, placed.end, audio.text, audio.sentence_index))
         return AgentSpeechSent(audio.response_id, audio.text, placed.start, placed.end, audio.last_in_sentence)
@@ -313,6 +302,17 @@ class Agent:
         self.reply.committed.set()
         log.info("speculative reply %d committed with %d chunks ready", self.reply.id, len(held))
         return [sent for sent in map(self._play, held) if sent is not None]
+
+    def _settle_onset(self) -> list[AgentSpeechSent | Interruption]:
+        """A reply held as a sound began: the user went on (drop it, unheard), or it was not speech (play it)."""
+        if self.reply is None or not self.reply.onset_hold:
+            return []
+        if self._speech_start is not None:
+            return [self._interrupt(self._speech_start, audible=False)]
+        if self._vad is not None and self._vad.detector.stirring:
+            return []
+        self.reply.onset_hold = False
+        return self._commit()
 
     def _cancel_candidate(self, resumed: UserResumed) -> CandidateCancelled | None:
         """The user went on: drop the speculation, whether still transcribing or already replying."""
@@ -386,15 +386,11 @@ class Agent:
             for event in vad.process(position, frame):
                 await self.bus.publish(event)
             self._confirm.feed(position, frame)
+            for event in self._settle_onset():
+                await self.bus.publish(event)
             interruption = self._check_bargein(position + len(frame))
             if interruption is not None:
                 await self.bus.publish(interruption)
             if fast:
                 await self.bus.drain()
         await self.bus.drain()
-
-
-async def _fixed_reply(said: Resume | Say, rid: int) -> AsyncIterator[AgentResponse]:
-    """A reply whose text is already known (the greeting, resuming after a false interruption)."""
-    yield TextChunk(rid, said.text)
-    yield ResponseDone(rid, said.full_text if isinstance(said, Resume) else said.text)

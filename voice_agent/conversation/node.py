@@ -30,8 +30,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core.config import Config, ConfigError, load_object
-from ..core.events import AgentResponse, Filler, MediaChunk, ResponseDone, TextChunk, ToolCall, ToolExchange, ToolResult
+from ..core.events import (
+    AgentResponse,
+    Filler,
+    MediaChunk,
+    ResponseDone,
+    Resume,
+    Say,
+    TextChunk,
+    ToolCall,
+    ToolExchange,
+    ToolResult,
+)
 from ..stages.llm import ChatBackend, LLMError, ToolUse, reply, run_calls
+from ..stages.sentences import SentenceBuffer
 from ..stages.tools import CallRequest, Toolbox, from_function
 
 log = logging.getLogger(__name__)
@@ -175,3 +187,23 @@ def resolve_node(node: Node | None, cfg: Config) -> Node:
     if node is not None:
         return check_node(node, node_name(node))
     return load_node(cfg.llm.node) if cfg.llm.node else llm_node
+
+
+def ready_to_speak(chunk: AgentResponse, buffer: SentenceBuffer, apology: str | None) -> list[str]:
+    """The sentences `chunk` of a reply completes (the apology ends a failed one)."""
+    if isinstance(chunk, TextChunk):
+        return buffer.push(chunk.text)
+    if isinstance(chunk, Filler):
+        return [chunk.text]  # spoken, but not part of the reply's text
+    if isinstance(chunk, ToolCall):
+        return buffer.flush()  # the words before a call are said while it runs
+    if isinstance(chunk, ResponseDone):
+        failed = [apology] if chunk.error and apology else []  # the user hears that the turn failed
+        return buffer.flush() + failed
+    return []
+
+
+async def fixed_reply(said: Resume | Say, rid: int) -> AsyncIterator[AgentResponse]:
+    """A reply whose text is already known (the greeting, resuming after a false interruption)."""
+    yield TextChunk(rid, said.text)
+    yield ResponseDone(rid, said.full_text if isinstance(said, Resume) else said.text)

@@ -85,9 +85,12 @@ class Utterance:
         return self.resumed_at >= pause_decided_at
 
     def answered(self) -> None:
-        """A reply to all carried words is going ahead."""
+        """A reply to all carried words is going ahead.
+
+        The audio of recent transcripts stays: if the user goes on right after the
+        reply began, its transcript is carried again, and heard whole with what follows.
+        """
         self.carried, self.carried_audio = "", None
-        self._audio_of.clear()
 
     def unanswered(self, text: str) -> None:
         """The reply to `text` (a full transcript, carried words included) did not count: keep them."""
@@ -118,6 +121,7 @@ class ReplyState:
     resumed: bool = False  # it finishes a reply cut off by a false interruption
     turn_start: int | None = None  # a speculative reply: the turn it answers
     held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
+    onset_hold: bool = False  # held because a sound began as its first audio came (the user going on?)
     committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
     tool_mark: int = 0  # where in `text` the words after the last tool round begin
     tool_sentences: int = 0  # sentences before the last tool round: its history message holds them

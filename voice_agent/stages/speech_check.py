@@ -34,11 +34,23 @@ def silero() -> Any:
     return get_vad_model()
 
 
-def voiced_ms(audio: np.ndarray) -> float:
-    """How much of `audio` is speech to Silero VAD."""
-    padded = np.pad(np.asarray(audio, np.float32), (0, -len(audio) % WINDOW or WINDOW))
-    probs = np.asarray(silero()(padded)).reshape(-1)
-    return float(np.sum(probs >= THRESHOLD)) * WINDOW * 1000 / SAMPLE_RATE
+def voiced_ms(audio: np.ndarray, enough_ms: float | None = None) -> float:
+    """How much of `audio` is speech to Silero VAD.
+
+    Silero decides per 32 ms window, and where the windows fall matters for a
+    short word: "Hello?" after 200 ms of pre-roll was 96 ms of speech, 160 ms
+    with the windows shifted by half of one. With `enough_ms`, a count under it
+    is taken again with the windows shifted, and the larger count is returned.
+    """
+    best = 0.0
+    for shift in (0, WINDOW // 2):
+        x = np.asarray(audio[shift:], np.float32)
+        padded = np.pad(x, (0, -len(x) % WINDOW or WINDOW))
+        probs = np.asarray(silero()(padded)).reshape(-1)
+        best = max(best, float(np.sum(probs >= THRESHOLD)) * WINDOW * 1000 / SAMPLE_RATE)
+        if enough_ms is None or best >= enough_ms:
+            break
+    return best
 
 
 @dataclass

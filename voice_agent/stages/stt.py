@@ -65,7 +65,7 @@ class Transcriber:
             text, doubt = self._short_window(audio)
             if doubt:
                 text = self.transcribe_stock(audio).text
-        if text and voiced_ms(audio) < MIN_VOICED_MS:
+        if text and voiced_ms(audio, enough_ms=MIN_VOICED_MS) < MIN_VOICED_MS:
             # Whisper invents words for breath and noise ("Thank you.", "I'm not gonna be
             # able to get it."); real words, even a lone "bye", are speech to Silero.
             log.info("dropped %r: Silero hears no speech in the audio", text)
@@ -128,17 +128,22 @@ class Transcriber:
 
 
 MIN_VOICED_MS = 100  # less speech than this (to Silero VAD) and Whisper's words are its own invention
+LONG_PHRASE = 6  # words: a phrase this long said twice in one turn is a decoder going round
 
 
 def _repeats(text: str) -> bool:
     """A word four times in a row, a phrase of 2 words three times or of 3 to 8 words
-    twice: a decoder stuck in a loop (people rarely say three words again at once)."""
+    twice in a row, or a phrase of `LONG_PHRASE` words or more twice anywhere: a decoder
+    stuck in a loop (people rarely say three words again at once). The last catches a
+    loop that broke off: "The number you have dialed is not in service. The number you
+    have dialed is not in" (a 9-word loop, cut before its last word)."""
     words = re.findall(r"\w+", text.lower())
     for n, times in ((1, 4), (2, 3), *((k, 2) for k in range(3, 9))):
         for i in range(len(words) - n * times + 1):
             if all(words[i + k * n : i + (k + 1) * n] == words[i : i + n] for k in range(1, times)):
                 return True
-    return False
+    seen = {tuple(words[i : i + LONG_PHRASE]): i for i in range(len(words) - LONG_PHRASE, -1, -1)}
+    return any(seen[tuple(words[i : i + LONG_PHRASE])] <= i - LONG_PHRASE for i in range(len(words) - LONG_PHRASE + 1))
 
 
 def _is_speech(segment: Any) -> bool:

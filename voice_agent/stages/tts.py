@@ -45,6 +45,19 @@ def split_for_synthesis(text: str, max_words: int = 12) -> list[str]:
     return [p for p in pieces if p]
 
 
+def trim_lead(audio: np.ndarray, rate: int, floor_db: float = -60.0, keep_ms: int = 10) -> np.ndarray:
+    """`audio` (int16) without the silence Piper puts before the first word (40-60 ms), but `keep_ms`.
+
+    Only a reply's first piece is trimmed: that silence is pure latency there,
+    while between pieces it is part of the pause a listener expects.
+    """
+    n = rate // 100
+    frames = audio[: len(audio) // n * n].astype(np.float64).reshape(-1, n) / 32768
+    loud = np.flatnonzero(10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) > floor_db)
+    cut = max(0, int(loud[0]) * n - rate * keep_ms // 1000) if len(loud) else 0
+    return audio[cut:]
+
+
 class Synthesizer:
     def __init__(self, cfg: TTSConfig, models_dir: str, output_rate: int) -> None:
         from piper import SynthesisConfig
@@ -91,6 +104,8 @@ class Synthesizer:
                 audio = await loop.run_in_executor(self._executor, self.synthesize_sync, piece)
                 log.debug("tts %.0f ms for %r", (time.perf_counter() - t0) * 1000, piece)
                 self.cache.put(key, audio)
+            if sentence_index == 0 and i == 0:
+                audio = trim_lead(audio, self.output_rate)
             if len(audio):
                 yield AudioChunk(
                     response_id,

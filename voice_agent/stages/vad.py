@@ -49,6 +49,7 @@ class TurnDetector:
         self.frame_len = SAMPLE_RATE * self.cfg.frame_ms // 1000
         self._min_voiced = max(1, -(-self.cfg.min_speech_ms // self.cfg.frame_ms))
         self._window = self._min_voiced + max(1, self._min_voiced // 2)  # tolerate short dips
+        self._min_heard = max(1, -(-self._min_voiced // 2))  # of them, voiced by webrtcvad
         self._pre_roll = self.cfg.pre_roll_ms // self.cfg.frame_ms
         self._end_frames = max(1, self.cfg.end_of_turn_ms // self.cfg.frame_ms)
         speculate = self.cfg.speculate_ms // self.cfg.frame_ms
@@ -57,6 +58,11 @@ class TurnDetector:
     @property
     def in_speech(self) -> bool:
         return self._in_speech
+
+    @property
+    def stirring(self) -> bool:
+        """Between turns, a sound within the last start window: maybe a turn starting, too soon to tell."""
+        return not self._in_speech and any(f[2] or f[3] for f in list(self._frames)[-self._window :])
 
     @property
     def voiced_until(self) -> int:
@@ -83,7 +89,10 @@ class TurnDetector:
             while len(self._frames) > self._window + self._pre_roll:
                 self._frames.popleft()
             recent = list(self._frames)[-self._window :]
-            if voiced and sum(f[2] for f in recent) >= self._min_voiced:
+            # webrtcvad may lose a word it has begun to hear (a telephone "Hello?" was voiced for
+            # 4 frames, then only loud): once it has heard some, loud frames count as speech too.
+            heard = sum(f[2] for f in recent) >= self._min_heard
+            if (voiced or loud) and heard and sum(f[2] or f[3] for f in recent) >= self._min_voiced:
                 return [self._start(recent)]
             return []
         self._speech.append(frame)
