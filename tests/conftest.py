@@ -6,11 +6,26 @@ from pathlib import Path
 
 import pytest
 
-from voice_agent.core.config import LLMConfig
+from voice_agent.core.config import Config, LLMConfig
 from voice_agent.measure.scripted_llm import ScriptedLLM
+from voice_agent.stages.stt import Transcriber
+from voice_agent.stages.tts import Synthesizer
 
 TESTS = Path(__file__).resolve().parent
 SPEECH = TESTS / "speech"
+CFG = Config()
+
+
+@pytest.fixture(scope="module")
+def stt() -> Transcriber:
+    """The recogniser of the default config (loaded once per test module)."""
+    return Transcriber(CFG.stt, CFG.models_dir)
+
+
+@pytest.fixture(scope="module")
+def tts() -> Synthesizer:
+    """The voice of the default config (loaded once per test module)."""
+    return Synthesizer(CFG.tts, CFG.models_dir, CFG.audio.output_rate)
 
 
 @pytest.fixture

@@ -28,15 +28,6 @@ from voice_agent.stages.tts import Synthesizer
 CFG = Config()
 
 
-@pytest.fixture(scope="module")
-def stt() -> Transcriber:
-    return Transcriber(CFG.stt, CFG.models_dir)
-
-
-@pytest.fixture(scope="module")
-def tts() -> Synthesizer:
-    return Synthesizer(CFG.tts, CFG.models_dir, CFG.audio.output_rate)
-
 
 def parts_for(server: ScriptedLLM, stt: Transcriber, tts: Synthesizer) -> Parts:
     llm = OpenAIChat(LLMConfig(base_url=server.base_url, api_key="k", model="scripted", backend="openai"))

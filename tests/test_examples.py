@@ -42,15 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CFG = Config()
 
 
-@pytest.fixture(scope="module")
-def stt() -> Transcriber:
-    return Transcriber(CFG.stt, CFG.models_dir)
-
-
-@pytest.fixture(scope="module")
-def tts() -> Synthesizer:
-    return Synthesizer(CFG.tts, CFG.models_dir, CFG.audio.output_rate)
-
 
 def with_node(server: ScriptedLLM, node: str) -> Config:
     return Config(llm=LLMConfig(base_url=server.base_url, api_key="k", model="scripted", backend="openai", node=node))

@@ -229,31 +229,50 @@ async def baseline_run(cfg: Config, parts: Parts, clips: list[np.ndarray], names
     return out
 
 
+@dataclass
+class OverReply:
+    """A sound played over the agent's reply, as recorded on the timeline."""
+
+    track: np.ndarray  # what the agent played, 16 kHz, on the input timeline
+    placed: int  # where the sound began
+    audible: bool  # the agent was audible then
+    sink: TimelineSink  # what was placed, piece by piece
+
+
+async def over_reply(cfg: Config, parts: Parts, question: np.ndarray, sound: np.ndarray) -> OverReply | None:
+    """Ask `question`, then play `sound` half a second into the reply; None if the sound was never played."""
+    clock = WallClock()
+    sink = TimelineSink(clock, cfg.audio.output_rate)
+    agent = Agent(parts, History.for_config(cfg.llm), sink, cfg)
+    vad = Vad(cfg.vad)
+    steps = [Pause(0.3), Say(question), Until(sink.playing, hold_s=0.5), Say(sound)]
+    steps += [Until(lambda: not agent.replying, hold_s=1.0, max_s=30)]
+    source = ScriptedSource(steps, vad.frame_len, clock)
+    async with agent.bus:
+        clock.start()
+        await agent.listen(source, vad)
+    if len(source.said) < 2:
+        return None
+    placed = source.said[1]
+    track = agent_track(sink, len(source.recorded()))
+    audible = any(a <= placed < b for a, b in judge.audible_spans(track, reply_spans(sink.placed)))
+    return OverReply(track, placed, audible, sink)
+
+
 async def bargein_trial(cfg: Config, parts: Parts, question: np.ndarray, cut_in: np.ndarray) -> float | None:
     """The user speaks over the agent's reply: ms from their speech onset to the agent track going silent.
 
     None if the agent was not audible when the recording started (nothing to cut);
     negative if it went silent before the words began (on the recording's background).
     """
-    clock = WallClock()
-    sink = TimelineSink(clock, cfg.audio.output_rate)
-    agent = Agent(parts, History.for_config(cfg.llm), sink, cfg)
-    vad = Vad(cfg.vad)
-    steps = [Pause(0.3), Say(question), Until(sink.playing, hold_s=0.5), Say(cut_in)]
-    steps += [Until(lambda: not agent.replying, hold_s=1.0, max_s=30)]
-    source = ScriptedSource(steps, vad.frame_len, clock)
-    async with agent.bus:
-        clock.start()
-        await agent.listen(source, vad)
     extent = judge.speech_extent(cut_in)
-    if extent is None or len(source.said) < 2:
+    if extent is None:
         return None
-    placed, onset = source.said[1], source.said[1] + extent[0]
-    track = agent_track(sink, len(source.recorded()))
-    if not any(a <= placed < b for a, b in judge.audible_spans(track, reply_spans(sink.placed))):
+    run = await over_reply(cfg, parts, question, cut_in)
+    if run is None or not run.audible:
         return None
-    silent = judge.silent_from(track, placed)
-    return None if silent is None else round((silent - onset) / SAMPLE_RATE * 1000, 1)
+    silent = judge.silent_from(run.track, run.placed)
+    return None if silent is None else round((silent - (run.placed + extent[0])) / SAMPLE_RATE * 1000, 1)
 
 
 def stt_compare(parts: Parts, clips: list[np.ndarray], refs: list[str]) -> dict[str, dict[str, float]]:

@@ -21,53 +21,27 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.sink import TimelineSink
-from ..audio.source import Pause, Say, ScriptedSource, Until
-from ..conversation.agent import Agent, Parts
-from ..conversation.history import History
+from ..conversation.agent import Parts
 from ..conversation.metrics import summary
 from ..core.config import Config
 from ..core.events import SAMPLE_RATE, UserStartedSpeaking, UserStoppedSpeaking
-from ..core.timeline import WallClock
 from ..measure import judge
 from ..stages.speech_check import SpeechConfirmer
 from ..stages.vad import Vad
-from .bench import LONG_REPLY, agent_track, reply_spans
+from .bench import LONG_REPLY, OverReply, over_reply
 
 SHORT_REPLY = "Okay."  # to whatever comes after: the trial need not wait for a second long reply
 
 
-@dataclass
-class OverReply:
-    """A sound played over the agent's reply, as recorded on the timeline."""
+def stopped(run: OverReply) -> bool:
+    """The reply was cut: a piece cut short, or another reply's audio after the sound began.
 
-    track: np.ndarray  # what the agent played, 16 kHz, on the input timeline
-    placed: int  # where the sound began
-    audible: bool  # the agent was audible then
-    stopped: bool  # the reply was cut: a piece cut short, or another reply's audio after the sound began
-
-
-async def over_reply(cfg: Config, parts: Parts, question: np.ndarray, sound: np.ndarray) -> OverReply | None:
-    """Ask `question`, then play `sound` half a second into the reply; None if the sound was never played."""
-    clock = WallClock()
-    sink = TimelineSink(clock, cfg.audio.output_rate)
-    agent = Agent(parts, History.for_config(cfg.llm), sink, cfg)
-    vad = Vad(cfg.vad)
-    steps = [Pause(0.3), Say(question), Until(sink.playing, hold_s=0.5), Say(sound)]
-    steps += [Until(lambda: not agent.replying, hold_s=1.0, max_s=30)]
-    source = ScriptedSource(steps, vad.frame_len, clock)
-    async with agent.bus:
-        clock.start()
-        await agent.listen(source, vad)
-    if len(source.said) < 2:
-        return None
-    placed = source.said[1]
-    track = agent_track(sink, len(source.recorded()))
-    audible = any(a <= placed < b for a, b in judge.audible_spans(track, reply_spans(sink.placed)))
-    # A silence inside one reply is a late sentence (the CPU busy), not a stop: a stop ends the reply's
-    # audio, and what follows (the resumed words, an answer) is another reply's.
-    after = {p.chunk.response_id for p in sink.placed if p.end > placed}
-    return OverReply(track, placed, audible, len(after) > 1 or any(p.planned_end > p.end for p in sink.placed))
+    A silence inside one reply is a late sentence (the CPU busy), not a stop: a stop ends the
+    reply's audio, and what follows (the resumed words, an answer) is another reply's.
+    """
+    placed = run.sink.placed
+    after = {p.chunk.response_id for p in placed if p.end > run.placed}
+    return len(after) > 1 or any(p.planned_end > p.end for p in placed)
 
 
 async def noise_trial(cfg: Config, parts: Parts, question: np.ndarray, noise: np.ndarray) -> bool | None:
@@ -75,7 +49,7 @@ async def noise_trial(cfg: Config, parts: Parts, question: np.ndarray, noise: np
     run = await over_reply(cfg, parts, question, noise)
     if run is None or not run.audible:
         return None
-    return run.stopped
+    return stopped(run)
 
 
 async def speech_trial(cfg: Config, parts: Parts, question: np.ndarray, cut_in: np.ndarray) -> float | str:
@@ -85,7 +59,7 @@ async def speech_trial(cfg: Config, parts: Parts, question: np.ndarray, cut_in: 
     if run is None or extent is None or not run.audible:
         return "not audible"
     silent = judge.silent_from(run.track, run.placed)
-    if silent is None or not run.stopped:
+    if silent is None or not stopped(run):
         return "not stopped"
     return round((silent - run.placed - extent[0]) / 16, 1)
 

@@ -14,6 +14,7 @@ hands bytes and JSON messages to a `send` callable, so both are tested alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -100,10 +101,9 @@ class PcmSource:
 
     def close(self) -> None:
         """No more audio: `frames()` ends after what was queued."""
-        try:
+        # A full queue: the reader is gone or stalled, and the session is cancelled anyway.
+        with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass  # the reader is gone or stalled; the session is cancelled anyway
 
     async def frames(self) -> AsyncIterator[tuple[int, np.ndarray]]:
         while (frame := await self._queue.get()) is not None:
