@@ -108,7 +108,7 @@ async def converse(args: argparse.Namespace, room: VirtualRoom, out: Path) -> tu
                         await asyncio.sleep(1.0 + (i % 3) * 0.7)  # the user cuts in a moment into the reply
                         cut = CUT_INS[(i // args.cut_every) % len(CUT_INS)]
                         cuts.append((cut, sample(await room.say(SPEECH / cut))))
-                    at = await agent.wait_for(r"\(done speaking\)", at, seconds=120) + 1
+                    at = await agent.wait_for(r"\(done speaking\)", at, seconds=45) + 1
                 except AssertionError:
                     # The agent never went quiet (talking to its own echo, say): the turn
                     # is judged from the recording like any other; the user goes on.
