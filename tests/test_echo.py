@@ -87,6 +87,19 @@ def test_the_user_talking_over_the_start_of_a_reply_is_heard(lag_ms: int, gain_d
     assert int(user_at * RATE) <= starts[0] < int(user_at * RATE) + len(user) // 2
 
 
+@pytest.mark.parametrize("gain_db", [-10.0, 0.0])
+def test_a_path_beyond_the_apms_reach_is_measured_and_held_back_after_the_first_seconds(gain_db: float) -> None:
+    """600 ms: the APM alone lets the echo through; once the path is measured (during the first
+    reply) the reference is held back to just before its echo, and only then is the echo never
+    speech. Before that, in the first 2 s of the session's first reply, it can be."""
+    reply_s = sum(len(read_audio(SPEECH / name)) for name in REPLY) / RATE
+    user_at = 0.5 + reply_s + 2.0 + 0.6 + 0.3
+    played, mic = conversation(600, gain_db, user_at_s=user_at)
+    starts = speech_starts(cancel(played, mic))
+    assert all(s < 2.5 * RATE for s in starts[:-1])  # the first reply's first seconds, if anything
+    assert int(user_at * RATE) <= starts[-1] < int(user_at * RATE) + RATE // 2  # then only the user
+
+
 def test_blocks_a_little_off_on_the_clock_are_laid_back_to_back() -> None:
     """The clocks put successive 20 ms blocks 246-320 samples apart here: that is jitter, not gaps."""
     track = ReferenceTrack()

@@ -36,6 +36,7 @@ import numpy as np
 import soxr
 
 from ..core.events import SAMPLE_RATE
+from .echo_delay import EchoPath
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class EchoCanceller:
         place: Callable[[int], int] | None = None,
         delay_ms: int = 60,
         lead_ms: int = 20,
+        margin_ms: int = 30,
     ) -> None:
         """`place(n)`: where the speaker's output sample n plays, on the microphone's count
         (Speaker.position_of). Without it (a test), blocks are laid where the capture is when
@@ -120,6 +122,9 @@ class EchoCanceller:
         self._speaker_rate = speaker_rate
         self._track = ReferenceTrack()
         self._started = False
+        self._origin = 0  # the microphone position the echo path's streams count from
+        self.path = EchoPath()
+        self._margin = margin_ms * SAMPLE_RATE // 1000
         self._carry = np.zeros(0, np.float32)  # reference read but short of a whole 10 ms
 
     def played(self, block: np.ndarray, first: int = 0) -> None:
@@ -134,11 +139,16 @@ class EchoCanceller:
             position = self._track._read
         if not self._started:
             self._track.skip_to(position)  # what played before the microphone ran has no echo to come
-            self._started = True
+            self._started, self._origin = True, position
         self._take_reference(position)
+        lag = self.path.lag
+        if self.path.captured(frame) is not None and self.path.lag != lag:
+            log.info("echo path: %.0f ms after the speaker plays it", (self.path.lag or 0) * 1000 / SAMPLE_RATE)
+        hold = max(0, (self.path.lag or 0) - self._margin)
         out = np.empty_like(frame)
         for i in range(0, len(frame), TEN_MS):
-            reference = np.concatenate([self._carry, self._track.read(position + i + TEN_MS + self._lead)])
+            due = position + i + TEN_MS + self._lead - hold
+            reference = np.concatenate([self._carry, self._track.read(due)])
             whole = len(reference) // TEN_MS * TEN_MS
             for k in range(0, whole, TEN_MS):
                 self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
@@ -162,3 +172,4 @@ class EchoCanceller:
                 samples = self._resample.resample_chunk(samples)
             at = self._place(first) if self._place is not None else capture_at
             self._track.write(at, samples)
+            self.path.played(samples, at - self._origin)
