@@ -20,9 +20,17 @@ came through and counted as the user going on.
 So the reference is laid on the microphone's clock where the speaker plays
 it (`place`: Speaker.position_of, from the DAC and ADC times), and fed in
 lockstep with the capture: before the 10 ms of microphone audio at position
-p, the reference up to p + `lead_ms`. The APM then sees the acoustic path
-itself plus `lead_ms`, however late the loop runs. Both streams run all the
-time (silence between replies), so the APM never loses its alignment.
+p, the reference up to p + `lead_ms`. The APM then sees the rest of the echo
+path (the room, buffers the clocks do not report, such as a Bluetooth
+speaker's) plus `lead_ms`, however late the loop runs. That rest is measured
+too (echo_delay.EchoPath: GCC-PHAT while the agent speaks) and the reference
+held back to `margin_ms` before its echo, so a path beyond the APM's reach
+(the virtual room's loopback drifted from 150 to 350 ms under load) is
+cancelled once measured, about 1.5 s into the first reply. Both streams run
+all the time (silence between replies), so the APM never loses its alignment.
+
+Measured in the virtual room: see README ("Measured in the room") and
+`python scripts/measure_live.py --grid`.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ log = logging.getLogger(__name__)
 TEN_MS = SAMPLE_RATE // 100
 MOVED = SAMPLE_RATE * 15 // 1000  # the stream has moved when the clocks put its blocks this far off
 MOVE_AFTER = 9  # blocks (of 20 ms) the clocks must agree over
+LEARN_WINDOWS = 16  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
+SETTLE_MEASUREMENTS = 4  # of the path (one per 250 ms of the agent speaking) before the APM has settled on it
 
 
 class ReferenceTrack:
@@ -126,6 +136,7 @@ class EchoCanceller:
         self.path = EchoPath()
         self._margin = margin_ms * SAMPLE_RATE // 1000
         self._carry = np.zeros(0, np.float32)  # reference read but short of a whole 10 ms
+        self._echo_until = 0  # microphone position up to which an echo of what was fed may come
 
     def played(self, block: np.ndarray, first: int = 0) -> None:
         """What the speaker just played from its output sample `first` on (called from its audio thread)."""
@@ -153,10 +164,27 @@ class EchoCanceller:
             for k in range(0, whole, TEN_MS):
                 self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
             self._carry = reference[whole:]
+            if reference[:whole].any():
+                self._echo_until = due + self.path.max_lag
             audio = self._frame(frame[i : i + TEN_MS])
             self._apm.process_stream(audio)
             out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
+            if self.learning and position + i < self._echo_until:
+                out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         return out
+
+    @property
+    def learning(self) -> bool:
+        """The first seconds the agent speaks, before the echo path is measured (or found absent):
+        the APM has not converged and the reference may not be where its echo is, so the
+        microphone is muted while an echo may come. A user cannot cut in then: in the first
+        2-4 s of a session's first reply only."""
+        if self.path.attempts >= LEARN_WINDOWS:
+            return False
+        if self.path.coupling is None:
+            return True
+        # Measured: the reference has just moved to its echo, and the APM needs a moment on it.
+        return self.path.coupling > 0 and self.path.measurements < SETTLE_MEASUREMENTS
 
     def _frame(self, samples: np.ndarray) -> object:
         pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
