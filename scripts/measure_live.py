@@ -69,9 +69,10 @@ def locate(clip: np.ndarray, mic: np.ndarray, around: int, search: int = 2 * RAT
     return lo + int(np.argmax(corr))
 
 
-def stop_times(cuts: list[tuple[str, int]], agent: np.ndarray) -> tuple[list[float], list[str]]:
+def stop_times(cuts: list[tuple[str, int]], agent: np.ndarray) -> tuple[list[tuple[str, float]], list[str]]:
     """Barge-in stop (ms) per cut-in placed at `start`, and the cut-ins that did not stop the agent."""
-    stops, missed = [], []
+    stops: list[tuple[str, float]] = []
+    missed: list[str] = []
     for name, start in cuts:
         extent = speech_extent(read_audio(SPEECH / name))
         if extent is None:
@@ -81,7 +82,7 @@ def stop_times(cuts: list[tuple[str, int]], agent: np.ndarray) -> tuple[list[flo
         if silent is None or silent - onset > 2 * RATE:
             missed.append(name)
         else:
-            stops.append((silent - onset) / RATE * 1000)
+            stops.append((name, round((silent - onset) / RATE * 1000)))
     return stops, missed
 
 
@@ -108,7 +109,7 @@ async def converse(args: argparse.Namespace, room: VirtualRoom, out: Path) -> tu
                         await asyncio.sleep(1.0 + (i % 3) * 0.7)  # the user cuts in a moment into the reply
                         cut = CUT_INS[(i // args.cut_every) % len(CUT_INS)]
                         cuts.append((cut, sample(await room.say(SPEECH / cut))))
-                    at = await agent.wait_for(r"\(done speaking\)", at, seconds=120) + 1
+                    at = await agent.wait_for(r"\(done speaking\)", at, seconds=45) + 1
                 except AssertionError:
                     # The agent never went quiet (talking to its own echo, say): the turn
                     # is judged from the recording like any other; the user goes on.
@@ -145,7 +146,8 @@ def measure(args: argparse.Namespace, echo_db: float | None, delay_ms: int) -> d
     verdicts = judge([placed[t] for t in everything], agent)
     cut_starts = {placed[c].start for c in cuts}
     turn_verdicts = [v for v, t in zip(verdicts, sorted(placed.values(), key=lambda p: p.start)) if t.start not in cut_starts]
-    stops, missed = stop_times([(n, placed[(n, a)].start) for n, a in cuts], agent)
+    each, missed = stop_times([(n, placed[(n, a)].start) for n, a in cuts], agent)
+    stops = [ms for _, ms in each]
     figures = summarize(turn_verdicts)
     extra_starts = sum(max(0, v.answers - 1) for v in verdicts)
     return {
@@ -162,6 +164,7 @@ def measure(args: argparse.Namespace, echo_db: float | None, delay_ms: int) -> d
             "p50": round(float(np.percentile(stops, 50)), 1) if stops else None,
             "p95": round(float(np.percentile(stops, 95)), 1) if stops else None,
             "max": round(max(stops), 1) if stops else None,
+            "each": each,
         },
         "recording": str(out),
     }

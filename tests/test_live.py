@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import SPEECH
-from virtual_room import AgentProcess, VirtualRoom
+from virtual_room import AgentProcess, VirtualRoom, volume_percent
 
 from voice_agent.conversation.transcript import load
 from voice_agent.core.config import STTConfig
@@ -144,14 +144,10 @@ async def test_a_device_that_stops_is_reported_and_the_conversation_goes_on(room
     assert second[2]["content"] == (first_reply if isinstance(first_reply, str) else first_reply.text)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 13, open: echo left at the start of a reply can count as the user going on within "
-    "[bargein] continue_ms, and the agent then answers the first utterance again",
-)
-async def test_echo_of_the_agent_does_not_interrupt_it_but_the_user_does(room: VirtualRoom) -> None:
-    """Laptop speakers: the speaker is mixed into the mic at -10 dB."""
-    room.echo()
+@pytest.mark.parametrize("echo_db, delay_ms", [(-10, 40), (0, 300)])
+async def test_echo_of_the_agent_does_not_interrupt_it_but_the_user_does(room: VirtualRoom, echo_db: int, delay_ms: int) -> None:
+    """Laptop speakers: the speaker is mixed into the mic, `delay_ms` after it played."""
+    room.echo(volume_percent(echo_db), delay_ms)
     async with ScriptedLLM(REPLIES[1]) as server:
         server.when("forward", LONG)
         agent, at = await start_listening(room, server)
@@ -161,8 +157,12 @@ async def test_echo_of_the_agent_does_not_interrupt_it_but_the_user_does(room: V
             done = await agent.wait_for(r"\(done speaking\)", first)
             assert not any("interrupted" in l for l in agent.lines[at:done]), "the agent cut itself off"
             await room.say(SPEECH / "ps_goforward.wav")
-            speaking = await agent.wait_for(r"ms to first audio", done)
-            await room.say(SPEECH / "ps_cards_003.wav")  # the user talks over the agent
+            await agent.wait_for(r"ms to first audio", done)
+            # A second into the reply the user talks over the agent (sooner, they would be
+            # going on with their own turn: [bargein] continue_ms).
+            await asyncio.sleep(1.5)
+            speaking = len(agent.lines)
+            await room.say(SPEECH / "ps_cards_003.wav")
             cut = await agent.wait_for(r"\(interrupted\)", speaking)
             await agent.wait_for(rf"^agent: {REPLIES[1]}", cut)
             assert await agent.interrupt() == 130

@@ -51,13 +51,13 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
     if cfg.audio.echo_cancellation:
         from ..audio.echo import EchoCanceller
 
-        echo = EchoCanceller(speaker.rate)
+        echo = EchoCanceller(speaker.rate, place=speaker.position_of)
         speaker.on_played = echo.played
 
     async def metered() -> AsyncIterator[tuple[int, np.ndarray]]:
         async for position, frame in mic.frames():
             if echo is not None:
-                frame = echo.process(frame)
+                frame = echo.process(frame, position)
             view.level(level_db(frame))
             speaker.watch()
             if not agent.replying:

@@ -2,42 +2,121 @@
 
 WebRTC's audio processing module (through the `livekit` package) removes the
 played signal from the microphone signal, using what the speaker played as
-the reference. Chosen by measurement (scripts/measure_echo.py): on Piper
-speech mixed into the microphone at -10 dB with a 60 ms delay it removes
-about 44 dB of echo, so webrtcvad never fires on the agent's own voice, while
-a user talking over it is still detected; it costs under 1 % of a core.
+the reference. On Piper speech mixed into the microphone at -10 dB with a
+60 ms delay it removes about 44 dB of echo (scripts/measure_echo.py), so
+webrtcvad never fires on the agent's own voice, while a user talking over it
+is still detected; it costs under 1 % of a core.
 
-The speaker's callback hands over each block it plays (`played`, any thread);
-the capture side (`process`, the event loop) feeds those blocks to the
-canceller as its reference just before each microphone frame, so the
-reference leads its echo by the output latency, the input latency and the
-acoustic path, and the APM's own delay estimator finds that lead.
+The APM copes with a reference that leads its echo by up to ~350 ms, and
+fails when it leads by more (replaying a room recording offline at
+150 ms of echo: one false barge-in with the reference 210 or 350 ms ahead,
+23 with it 550 ms ahead). Fed "as it comes" (when the speaker's callback
+hands a block over, before each microphone frame is processed), the lead
+is whatever the event loop's delay is at that moment: while Whisper, the
+turn model and Piper run at the start of a reply, microphone frames wait
+and the reference runs ahead, so the first half second of each reply
+came through and counted as the user going on.
 
-Tried and measured worse in the virtual room (speaker looped into the mic,
-one Piper-free recording played through the real Speaker/Microphone/
-EchoCanceller, echo removed over 3 runs per cell): laying the reference on
-the input clock by its DAC time and feeding it in lockstep with the capture
-(10-40 dB removed, against 50-86 dB this way), and telling the APM the
-measured output + input latency instead of 60 ms (11-32 dB).
+So the reference is laid on the microphone's clock where the speaker plays
+it (`place`: Speaker.position_of, from the DAC and ADC times), and fed in
+lockstep with the capture: before the 10 ms of microphone audio at position
+p, the reference up to p + `lead_ms`. The APM then sees the rest of the echo
+path (the room, buffers the clocks do not report, such as a Bluetooth
+speaker's) plus `lead_ms`, however late the loop runs. That rest is measured
+too (echo_delay.EchoPath: GCC-PHAT while the agent speaks) and the reference
+held back to `margin_ms` before its echo, so a path beyond the APM's reach
+(the virtual room's loopback drifted from 150 to 350 ms under load) is
+cancelled once measured, about 1.5 s into the first reply. Both streams run
+all the time (silence between replies), so the APM never loses its alignment.
+
+Measured in the virtual room: see README ("Measured in the room") and
+`python scripts/measure_live.py --grid`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 import soxr
 
 from ..core.events import SAMPLE_RATE
+from .echo_delay import EchoPath
 
 log = logging.getLogger(__name__)
 
 TEN_MS = SAMPLE_RATE // 100
+MOVED = SAMPLE_RATE * 15 // 1000  # the stream has moved when the clocks put its blocks this far off
+MOVE_AFTER = 9  # blocks (of 20 ms) the clocks must agree over
+LEARN_WINDOWS = 16  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
+SETTLE_MEASUREMENTS = 4  # of the path (one per 250 ms of the agent speaking) before the APM has settled on it
+
+
+class ReferenceTrack:
+    """What the speaker played, on the microphone's sample count: written where the clocks put it,
+    read in order. The clocks place each block with some jitter (here pairs of 20 ms blocks
+    came 20 ms apart, then 40), so blocks are laid back to back, and only moved when the
+    clocks agree over several blocks that the stream has moved (an underrun, a restarted stream)."""
+
+    def __init__(self, keep: int = 4 * SAMPLE_RATE) -> None:
+        self._audio = np.zeros(keep, np.float32)  # ring buffer indexed by position % keep
+        self._keep = keep
+        self._end: int | None = None  # position after the last sample written
+        self._read = 0  # positions before this have been read
+        self._offsets: deque[int] = deque(maxlen=MOVE_AFTER)  # where the clocks put recent blocks, less where they were laid
+
+    def write(self, at: int, block: np.ndarray) -> None:
+        if len(block) == 0:
+            return
+        if self._end is not None:
+            self._offsets.append(at - self._end)
+            moved = int(np.median(self._offsets)) if len(self._offsets) == MOVE_AFTER else 0
+            if abs(moved) >= MOVED:
+                self._offsets.clear()
+                at = self._end + moved
+            else:
+                at = self._end
+        n = len(block)
+        self._end = at + n
+        if at + n <= self._read:
+            return
+        if at < self._read:  # the start is already read: keep the rest
+            block, at = block[self._read - at :], self._read
+        block = block[-self._keep :]
+        at = self._end - len(block)
+        index = (at + np.arange(len(block))) % self._keep
+        self._audio[index] = block
+
+    def read(self, until: int) -> np.ndarray:
+        """The reference from where the last read ended up to `until` (silence where nothing played)."""
+        start, self._read = self._read, max(self._read, until)
+        if until <= start:
+            return np.zeros(0, np.float32)
+        skipped = max(0, until - start - self._keep)  # not read for seconds (the microphone stalled)
+        index = (start + skipped + np.arange(until - start - skipped)) % self._keep
+        out = np.concatenate([np.zeros(skipped, np.float32), self._audio[index]])
+        self._audio[index] = 0  # read once: a stale block must not come round again
+        return out
+
+    def skip_to(self, position: int) -> None:
+        self._read = max(self._read, position)
 
 
 class EchoCanceller:
-    def __init__(self, speaker_rate: int, delay_ms: int = 60) -> None:
+    def __init__(
+        self,
+        speaker_rate: int,
+        place: Callable[[int], int] | None = None,
+        delay_ms: int = 60,
+        lead_ms: int = 20,
+        margin_ms: int = 30,
+    ) -> None:
+        """`place(n)`: where the speaker's output sample n plays, on the microphone's count
+        (Speaker.position_of). Without it (a test), blocks are laid where the capture is when
+        they are taken, which is "as it comes"."""
         try:
             from livekit import rtc
         except ImportError:
@@ -45,40 +124,80 @@ class EchoCanceller:
         self._rtc = rtc
         self._apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=True, high_pass_filter=True)
         self._apm.set_stream_delay_ms(delay_ms)
-        self._played: deque[np.ndarray] = deque(maxlen=500)  # int16 blocks at the speaker's rate
+        self._place = place
+        self._lead = lead_ms * SAMPLE_RATE // 1000
+        self._lock = threading.Lock()
+        self._played: deque[tuple[np.ndarray, int]] = deque(maxlen=500)  # (int16 block at the speaker's rate, its first sample)
         self._resample = None if speaker_rate == SAMPLE_RATE else soxr.ResampleStream(speaker_rate, SAMPLE_RATE, 1, dtype="float32")
-        self._reference = np.zeros(0, np.float32)
-        self._quiet_blocks = 0  # consecutive silent blocks the speaker played
+        self._speaker_rate = speaker_rate
+        self._track = ReferenceTrack()
+        self._started = False
+        self._origin = 0  # the microphone position the echo path's streams count from
+        self.path = EchoPath()
+        self._margin = margin_ms * SAMPLE_RATE // 1000
+        self._carry = np.zeros(0, np.float32)  # reference read but short of a whole 10 ms
+        self._echo_until = 0  # microphone position up to which an echo of what was fed may come
 
-    def played(self, block: np.ndarray) -> None:
-        """What the speaker just played (called from its audio thread)."""
-        self._quiet_blocks = 0 if block.any() else self._quiet_blocks + 1
-        self._played.append(block.copy())
+    def played(self, block: np.ndarray, first: int = 0) -> None:
+        """What the speaker just played from its output sample `first` on (called from its audio thread)."""
+        with self._lock:
+            self._played.append((block.copy(), first))
 
-    def process(self, frame: np.ndarray) -> np.ndarray:
-        """A microphone frame (16 kHz float32, a multiple of 10 ms) with the echo removed."""
-        if self._quiet_blocks > 100:
-            # The speaker has been silent for seconds: no echo is possible, and
-            # skipping the canceller keeps idle listening cheap.
-            self._played.clear()
-            return frame
-        self._feed_reference()
+    def process(self, frame: np.ndarray, position: int | None = None) -> np.ndarray:
+        """A microphone frame (16 kHz float32, a multiple of 10 ms, at microphone sample
+        `position`) with the echo removed."""
+        if position is None:  # a caller without a clock: the capture is where the reference is
+            position = self._track._read
+        if not self._started:
+            self._track.skip_to(position)  # what played before the microphone ran has no echo to come
+            self._started, self._origin = True, position
+        self._take_reference(position)
+        lag = self.path.lag
+        if self.path.captured(frame) is not None and self.path.lag != lag:
+            log.info("echo path: %.0f ms after the speaker plays it", (self.path.lag or 0) * 1000 / SAMPLE_RATE)
+        hold = max(0, (self.path.lag or 0) - self._margin)
         out = np.empty_like(frame)
         for i in range(0, len(frame), TEN_MS):
-            pcm = (np.clip(frame[i : i + TEN_MS], -1, 1) * 32767).astype(np.int16)
-            audio = self._rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, TEN_MS)
+            due = position + i + TEN_MS + self._lead - hold
+            reference = np.concatenate([self._carry, self._track.read(due)])
+            whole = len(reference) // TEN_MS * TEN_MS
+            for k in range(0, whole, TEN_MS):
+                self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
+            self._carry = reference[whole:]
+            if reference[:whole].any():
+                self._echo_until = due + self.path.max_lag
+            audio = self._frame(frame[i : i + TEN_MS])
             self._apm.process_stream(audio)
             out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
+            if self.learning and position + i < self._echo_until:
+                out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         return out
 
-    def _feed_reference(self) -> None:
-        while self._played:
-            block = self._played.popleft().astype(np.float32) / 32768
+    @property
+    def learning(self) -> bool:
+        """The first seconds the agent speaks, before the echo path is measured (or found absent):
+        the APM has not converged and the reference may not be where its echo is, so the
+        microphone is muted while an echo may come. A user cannot cut in then: in the first
+        2-4 s of a session's first reply only."""
+        if self.path.attempts >= LEARN_WINDOWS:
+            return False
+        if self.path.coupling is None:
+            return True
+        # Measured: the reference has just moved to its echo, and the APM needs a moment on it.
+        return self.path.coupling > 0 and self.path.measurements < SETTLE_MEASUREMENTS
+
+    def _frame(self, samples: np.ndarray) -> object:
+        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+        return self._rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, len(pcm))
+
+    def _take_reference(self, capture_at: int) -> None:
+        with self._lock:
+            blocks = list(self._played)
+            self._played.clear()
+        for block, first in blocks:
+            samples = block.astype(np.float32) / 32768
             if self._resample is not None:
-                block = self._resample.resample_chunk(block)
-            self._reference = np.concatenate([self._reference, block])
-        n = len(self._reference) // TEN_MS
-        for k in range(n):
-            pcm = (np.clip(self._reference[k * TEN_MS : (k + 1) * TEN_MS], -1, 1) * 32767).astype(np.int16)
-            self._apm.process_reverse_stream(self._rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, TEN_MS))
-        self._reference = self._reference[n * TEN_MS :]
+                samples = self._resample.resample_chunk(samples)
+            at = self._place(first) if self._place is not None else capture_at
+            self._track.write(at, samples)
+            self.path.played(samples, at - self._origin)

@@ -70,7 +70,7 @@ class Speaker:
         self._reported_latency = 0.0  # PortAudio's figure, used only until the callbacks' times come
         self._sound_until = 0  # sample number after the last non-silent sample handed over
         self._announced_until = 0  # input-clock end of the last placement `play` reported
-        self.on_played: Callable[[np.ndarray], None] | None = None  # the echo canceller's reference
+        self.on_played: Callable[[np.ndarray, int], None] | None = None  # the echo canceller's reference: (block, first sample)
 
     def open(self) -> None:
         sd = sounddevice()
@@ -131,7 +131,7 @@ class Speaker:
                 self._sound_until = first + filled
             self.played_samples += frames
         if self.on_played is not None:
-            self.on_played(out)
+            self.on_played(out, first)
 
     def watch(self) -> None:
         """Called often from the event loop (each microphone frame): reopen a speaker that stopped."""

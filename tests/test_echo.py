@@ -1,0 +1,145 @@
+"""The echo canceller on real recorded speech: the agent's voice comes back 20-300 ms after it
+played (a room, a sound server's buffers the clocks did not see), at -10 and 0 dB; the VAD must
+hear the user, never the agent. And the reference track that lays what played on the
+microphone's clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SPEECH
+
+from voice_agent.audio.echo import EchoCanceller, ReferenceTrack
+from voice_agent.audio.source import read_audio
+from voice_agent.core.config import Config
+from voice_agent.core.events import UserStartedSpeaking
+from voice_agent.stages.vad import Vad
+
+RATE = 16000
+FRAME = 320
+REPLY = ["ps_librivox_sense_and_sensibility_0870.wav", "ps_librivox_sense_and_sensibility_0890.wav"]
+USER = "ps_cards_003.wav"
+
+
+def speech_starts(signal: np.ndarray) -> list[int]:
+    vad = Vad(Config().vad)
+    found = []
+    for i in range(0, len(signal) - FRAME + 1, FRAME):
+        found += [e.position for e in vad.process(i, signal[i : i + FRAME]) if isinstance(e, UserStartedSpeaking)]
+    return found
+
+
+def conversation(lag_ms: int, gain_db: float, user_at_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Two replies 2 s apart (the agent's voice as played, int16) and the microphone: their echo
+    `lag_ms` after they played, and the user cutting in at `user_at_s`."""
+    reply = np.concatenate([read_audio(SPEECH / name) for name in REPLY])
+    gap = np.zeros(2 * RATE, np.float32)
+    played = np.concatenate([gap[: RATE // 2], reply, gap, reply, gap])
+    lag = lag_ms * RATE // 1000
+    mic = np.concatenate([np.zeros(lag, np.float32), played])[: len(played)] * 10 ** (gain_db / 20)
+    mic += np.random.default_rng(2).normal(0, 0.001, len(mic)).astype(np.float32)
+    if user_at_s is not None:
+        user = read_audio(SPEECH / USER)
+        at = int(user_at_s * RATE)
+        mic[at : at + len(user)] += user
+    return (played * 32767).astype(np.int16), mic
+
+
+def cancel(played: np.ndarray, mic: np.ndarray, handed_early: int = 3 * FRAME) -> np.ndarray:
+    """Through the canceller as live: the speaker hands each block over `handed_early` before it
+    plays, and says where it plays (here its own sample number: the clocks are one)."""
+    aec = EchoCanceller(RATE, place=lambda n: n)
+    out = []
+    handed = 0
+    for i in range(0, len(mic) - FRAME + 1, FRAME):
+        while handed < min(len(played), i + FRAME + handed_early):
+            aec.played(played[handed : handed + FRAME], handed)
+            handed += FRAME
+        out.append(aec.process(mic[i : i + FRAME], i))
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("lag_ms", [20, 150, 300])
+@pytest.mark.parametrize("gain_db", [-10.0, 0.0])
+def test_the_echo_alone_is_never_speech(lag_ms: int, gain_db: float) -> None:
+    played, mic = conversation(lag_ms, gain_db)
+    assert speech_starts(mic)  # without the canceller the VAD hears the agent
+    assert speech_starts(cancel(played, mic)) == []
+
+
+@pytest.mark.parametrize("handed_early_ms", [20, 500])
+def test_how_early_the_speaker_hands_audio_over_does_not_matter(handed_early_ms: int) -> None:
+    """Fed as it came, a reference half a second ahead of its echo let it through; laid on the clock it does not."""
+    played, mic = conversation(150, 0.0)
+    assert speech_starts(cancel(played, mic, handed_early=handed_early_ms * RATE // 1000)) == []
+
+
+@pytest.mark.parametrize("lag_ms", [20, 150, 300])
+@pytest.mark.parametrize("gain_db", [-10.0, 0.0])
+def test_the_user_talking_over_the_start_of_a_reply_is_heard(lag_ms: int, gain_db: float) -> None:
+    """0.3 s into the second reply's echo, where a canceller that had to converge again would leak."""
+    reply_s = sum(len(read_audio(SPEECH / name)) for name in REPLY) / RATE
+    user_at = 0.5 + reply_s + 2.0 + lag_ms / 1000 + 0.3
+    played, mic = conversation(lag_ms, gain_db, user_at_s=user_at)
+    starts = speech_starts(cancel(played, mic))
+    user = read_audio(SPEECH / USER)
+    assert len(starts) == 1
+    assert int(user_at * RATE) <= starts[0] < int(user_at * RATE) + len(user) // 2
+
+
+@pytest.mark.parametrize("gain_db", [-10.0, 0.0])
+def test_a_path_beyond_the_apms_reach_is_measured_and_held_back(gain_db: float) -> None:
+    """600 ms: the APM alone lets the echo through; the path is measured during the first reply
+    (which is taken down until then) and the reference held back to just before its echo."""
+    reply_s = sum(len(read_audio(SPEECH / name)) for name in REPLY) / RATE
+    user_at = 0.5 + reply_s + 2.0 + 0.6 + 0.3
+    played, mic = conversation(600, gain_db, user_at_s=user_at)
+    starts = speech_starts(cancel(played, mic))
+    assert len(starts) == 1 and int(user_at * RATE) <= starts[0] < int(user_at * RATE) + RATE // 2
+
+
+def test_with_headphones_the_user_can_cut_into_the_first_reply_after_its_first_seconds() -> None:
+    """No echo at all: the canceller rules the echo path out within the first 3 s of the agent
+    speaking, and stops taking the microphone down."""
+    played, _ = conversation(150, -10.0)
+    mic = np.random.default_rng(3).normal(0, 0.001, len(played)).astype(np.float32)
+    user = read_audio(SPEECH / USER)
+    at = int(4.0 * RATE)
+    mic[at : at + len(user)] += user
+    starts = speech_starts(cancel(played, mic))
+    assert len(starts) == 1 and at <= starts[0] < at + len(user) // 2
+
+
+def test_blocks_a_little_off_on_the_clock_are_laid_back_to_back() -> None:
+    """The clocks put successive 20 ms blocks 246-320 samples apart here: that is jitter, not gaps."""
+    track = ReferenceTrack()
+    jitter = [0, 40, -30, 60, 10, -50, 70, 0, 30, -20, 50, 0]
+    for k, off in enumerate(jitter):
+        track.write(1000 + 320 * k + off, np.full(320, k + 1, np.float32))
+    out = track.read(1000 + 320 * len(jitter))
+    assert not out[:1000].any()
+    assert out[1000:].tolist() == [float(k + 1) for k in range(len(jitter)) for _ in range(320)]
+
+
+def test_a_stream_that_moved_is_laid_where_the_clocks_put_it_once_they_agree() -> None:
+    track = ReferenceTrack()
+    for k in range(10):
+        track.write(320 * k, np.ones(320, np.float32))
+    for k in range(10, 30):  # an underrun: from here on the blocks come out 40 ms later
+        track.write(320 * k + 640, 2 * np.ones(320, np.float32))
+    out = track.read(320 * 31)
+    assert (out[:3200] == 1).all()
+    moved_at = 320 * 14  # the fifth late block: most of the last nine agree
+    assert (out[3200:moved_at] == 2).all() and not out[moved_at : moved_at + 640].any()
+    assert (out[moved_at + 640 : 320 * 30 + 640] == 2).all()
+
+
+def test_the_track_reads_on_in_order_and_gives_silence_for_what_the_ring_no_longer_holds() -> None:
+    track = ReferenceTrack(keep=4000)
+    track.write(0, np.ones(1000, np.float32))
+    assert (track.read(800) == 1).all()
+    track.write(1000, 3 * np.ones(400, np.float32))
+    out = track.read(1400)
+    assert (out[:200] == 1).all() and (out[200:] == 3).all()
+    out = track.read(9400)  # more than the ring holds, unread for long: silence, every sample of it
+    assert len(out) == 8000 and not out.any()
