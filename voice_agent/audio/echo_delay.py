@@ -143,6 +143,13 @@ class EchoPath:
         return int(np.median([m.lag for m in self._recent]))
 
     @property
+    def moving(self) -> bool:
+        """The latest confident window puts the echo elsewhere than the tracked lag: the path
+        may be moving (a sound server that resynced its buffers), and the lag has not followed yet."""
+        lag = self.lag
+        return lag is not None and self._candidate is not None and abs(self._candidate.lag - lag) > self.agree
+
+    @property
     def gain(self) -> float | None:
         if not self._recent:
             return None
