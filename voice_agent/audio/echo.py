@@ -161,11 +161,16 @@ class EchoCanceller:
             due = position + i + TEN_MS + self._lead - hold
             reference = np.concatenate([self._carry, self._track.read(due)])
             whole = len(reference) // TEN_MS * TEN_MS
-            for k in range(0, whole, TEN_MS):
-                self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
             self._carry = reference[whole:]
             if reference[:whole].any():
                 self._echo_until = due + self.path.max_lag
+            elif position + i >= self._echo_until:
+                # Nothing played for longer than any echo takes: both streams skip these 10 ms
+                # alike (they stay in step), which keeps idle listening cheap.
+                out[i : i + TEN_MS] = frame[i : i + TEN_MS]
+                continue
+            for k in range(0, whole, TEN_MS):
+                self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
             audio = self._frame(frame[i : i + TEN_MS])
             self._apm.process_stream(audio)
             out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
