@@ -183,9 +183,7 @@ class EchoCanceller:
         """The first seconds the agent speaks, before the echo path is measured (or found absent):
         the APM has not converged and the reference may not be where its echo is, so the
         microphone is muted while an echo may come. A user cannot cut in then: in the first
-        2-4 s of a session's first reply, and for a second or so when the path moves."""
-        if self.path.moving:
-            return True  # the echo came back elsewhere (a sound server resynced): until the lag follows
+        2-4 s of a session's first reply only."""
         if self.path.attempts >= LEARN_WINDOWS:
             return False
         if self.path.coupling is None:

@@ -15,6 +15,7 @@ being correlated with the reference, does not bias.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,18 +68,21 @@ def gcc_phat(mic: np.ndarray, ref: np.ndarray, max_lag: int) -> Measurement | No
 
 
 class _Stream:
-    """The latest samples of a stream that is counted from its start."""
+    """The latest samples of a stream that is counted from its start, kept as the chunks that
+    came (appending is then cheap every frame; only a measurement joins them)."""
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
         self.end = 0  # samples ever appended
-        self._buf = np.zeros(0, np.float32)
+        self._chunks: deque[np.ndarray] = deque()
+        self._held = 0  # samples in _chunks
 
     def append(self, samples: np.ndarray) -> None:
-        self._buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)])
-        if len(self._buf) > 2 * self.keep:
-            self._buf = self._buf[-self.keep :]
+        self._chunks.append(samples.astype(np.float32, copy=False))
+        self._held += len(samples)
         self.end += len(samples)
+        while self._chunks and self._held - len(self._chunks[0]) >= self.keep:
+            self._held -= len(self._chunks.popleft())
 
     def place(self, samples: np.ndarray, at: int, tolerance: int) -> None:
         """`samples` from sample `at` on: appended if `at` is within `tolerance` of the end (the
@@ -88,17 +92,32 @@ class _Stream:
             if at > self.end:
                 self.append(np.zeros(at - self.end, np.float32))
             else:
-                keep = max(0, len(self._buf) - (self.end - at))
-                self._buf, self.end = self._buf[:keep], at
+                self._drop_after(at)
         self.append(samples)
+
+    def _drop_after(self, at: int) -> None:
+        drop = self.end - at
+        while drop > 0 and self._chunks:
+            last = self._chunks.pop()
+            if len(last) > drop:
+                self._chunks.append(last[: len(last) - drop])
+                self._held -= drop
+                break
+            self._held -= len(last)
+            drop -= len(last)
+        self.end = at
 
     def span(self, start: int, stop: int) -> np.ndarray:
         """Samples [start, stop) of the stream; zeros for what is not (or no longer) held."""
         out = np.zeros(max(0, stop - start), np.float32)
-        first = self.end - len(self._buf)
-        lo, hi = max(start, first), min(stop, self.end)
-        if hi > lo:
-            out[lo - start : hi - start] = self._buf[lo - first : hi - first]
+        at = self.end - self._held  # the first held sample
+        for chunk in self._chunks:
+            lo, hi = max(start, at), min(stop, at + len(chunk))
+            if hi > lo:
+                out[lo - start : hi - start] = chunk[lo - at : hi - at]
+            at += len(chunk)
+            if at >= stop:
+                break
         return out
 
 
@@ -141,13 +160,6 @@ class EchoPath:
         if not self._recent:
             return None
         return int(np.median([m.lag for m in self._recent]))
-
-    @property
-    def moving(self) -> bool:
-        """The latest confident window puts the echo elsewhere than the tracked lag: the path
-        may be moving (a sound server that resynced its buffers), and the lag has not followed yet."""
-        lag = self.lag
-        return lag is not None and self._candidate is not None and abs(self._candidate.lag - lag) > self.agree
 
     @property
     def gain(self) -> float | None:
