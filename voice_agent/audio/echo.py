@@ -27,7 +27,9 @@ too (echo_delay.EchoPath: GCC-PHAT while the agent speaks) and the reference
 held back to `margin_ms` before its echo, so a path beyond the APM's reach
 (the virtual room's loopback drifted from 150 to 350 ms under load) is
 cancelled once measured, about 1.5 s into the first reply. Both streams run
-all the time (silence between replies), so the APM never loses its alignment.
+all the time (silence between replies), so the APM never loses its alignment:
+skipping both between replies to save idle CPU brought back the echo at the
+start of replies (room, -10 dB/150 ms: 12 extra agent starts in 10 turns).
 
 Measured in the virtual room: see README ("Measured in the room") and
 `python scripts/measure_live.py --grid`.
@@ -161,16 +163,11 @@ class EchoCanceller:
             due = position + i + TEN_MS + self._lead - hold
             reference = np.concatenate([self._carry, self._track.read(due)])
             whole = len(reference) // TEN_MS * TEN_MS
+            for k in range(0, whole, TEN_MS):
+                self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
             self._carry = reference[whole:]
             if reference[:whole].any():
                 self._echo_until = due + self.path.max_lag
-            elif position + i >= self._echo_until:
-                # Nothing played for longer than any echo takes: both streams skip these 10 ms
-                # alike (they stay in step), which keeps idle listening cheap.
-                out[i : i + TEN_MS] = frame[i : i + TEN_MS]
-                continue
-            for k in range(0, whole, TEN_MS):
-                self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
             audio = self._frame(frame[i : i + TEN_MS])
             self._apm.process_stream(audio)
             out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
