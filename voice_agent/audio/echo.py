@@ -27,9 +27,10 @@ too (echo_delay.EchoPath: GCC-PHAT while the agent speaks) and the reference
 held back to `margin_ms` before its echo, so a path beyond the APM's reach
 (the virtual room's loopback drifted from 150 to 350 ms under load) is
 cancelled once measured, about 1.5 s into the first reply. Both streams run
-all the time (silence between replies), so the APM never loses its alignment:
-skipping both between replies to save idle CPU brought back the echo at the
-start of replies (room, -10 dB/150 ms: 12 extra agent starts in 10 turns).
+all the time (silence between replies), so the APM never loses its alignment.
+(A room run with both skipped between replies to save idle CPU, under load,
+had the echo back at the start of replies: 12 extra agent starts in 10 turns
+at -10 dB/150 ms.)
 
 Measured in the virtual room: see README ("Measured in the room") and
 `python scripts/measure_live.py --grid`.
