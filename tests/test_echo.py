@@ -89,13 +89,18 @@ def test_the_user_talking_over_the_start_of_a_reply_is_heard(lag_ms: int, gain_d
 
 @pytest.mark.parametrize("gain_db", [-10.0, 0.0])
 def test_a_path_beyond_the_apms_reach_is_measured_and_held_back(gain_db: float) -> None:
-    """600 ms: the APM alone lets the echo through; the path is measured during the first reply
-    (which is taken down until then) and the reference held back to just before its echo."""
+    """600 ms: the APM alone lets the echo through. The path is measured during the first reply
+    and the reference held back to just before its echo; from then on only the user is speech.
+    (Before that, the first reply's echo can get through: the microphone is muted only 300 ms
+    past the agent's voice while the path is unknown, so a user answering a short first reply
+    at once is heard.)"""
     reply_s = sum(len(read_audio(SPEECH / name)) for name in REPLY) / RATE
-    user_at = 0.5 + reply_s + 2.0 + 0.6 + 0.3
+    first_reply_end = 0.5 + reply_s
+    user_at = first_reply_end + 2.0 + 0.6 + 0.3
     played, mic = conversation(600, gain_db, user_at_s=user_at)
     starts = speech_starts(cancel(played, mic))
-    assert len(starts) == 1 and int(user_at * RATE) <= starts[0] < int(user_at * RATE) + RATE // 2
+    assert all(s < (first_reply_end + 1.0) * RATE for s in starts[:-1])
+    assert int(user_at * RATE) <= starts[-1] < int(user_at * RATE) + RATE // 2
 
 
 def test_with_headphones_the_user_can_cut_into_the_first_reply_after_its_first_seconds() -> None:

@@ -55,6 +55,7 @@ TEN_MS = SAMPLE_RATE // 100
 MOVED = SAMPLE_RATE * 15 // 1000  # the stream has moved when the clocks put its blocks this far off
 MOVE_AFTER = 9  # blocks (of 20 ms) the clocks must agree over
 LEARN_WINDOWS = 16  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
+MUTE_TAIL = SAMPLE_RATE * 3 // 10  # while learning: how long after the agent's voice its echo may still come
 SETTLE_MEASUREMENTS = 4  # of the path (one per 250 ms of the agent speaking) before the APM has settled on it
 
 
@@ -168,7 +169,7 @@ class EchoCanceller:
                 self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
             self._carry = reference[whole:]
             if reference[:whole].any():
-                self._echo_until = due + self.path.max_lag
+                self._echo_until = due + MUTE_TAIL
             audio = self._frame(frame[i : i + TEN_MS])
             self._apm.process_stream(audio)
             out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
