@@ -105,6 +105,11 @@ class ReferenceTrack:
         self._audio[index] = 0  # read once: a stale block must not come round again
         return out
 
+    @property
+    def read_to(self) -> int:
+        """Positions before this have been read."""
+        return self._read
+
     def skip_to(self, position: int) -> None:
         self._read = max(self._read, position)
 
@@ -133,7 +138,6 @@ class EchoCanceller:
         self._lock = threading.Lock()
         self._played: deque[tuple[np.ndarray, int]] = deque(maxlen=500)  # (int16 block at the speaker's rate, its first sample)
         self._resample = None if speaker_rate == SAMPLE_RATE else soxr.ResampleStream(speaker_rate, SAMPLE_RATE, 1, dtype="float32")
-        self._speaker_rate = speaker_rate
         self._track = ReferenceTrack()
         self._started = False
         self._origin = 0  # the microphone position the echo path's streams count from
@@ -151,7 +155,7 @@ class EchoCanceller:
         """A microphone frame (16 kHz float32, a multiple of 10 ms, at microphone sample
         `position`) with the echo removed."""
         if position is None:  # a caller without a clock: the capture is where the reference is
-            position = self._track._read
+            position = self._track.read_to
         if not self._started:
             self._track.skip_to(position)  # what played before the microphone ran has no echo to come
             self._started, self._origin = True, position
