@@ -16,11 +16,12 @@ from timeline import Seen, converse, finished
 from voice_agent.audio.sink import TimelineSink
 from voice_agent.audio.source import Pause, Say, Step, Until, read_audio
 from voice_agent.conversation.agent import Agent
-from voice_agent.conversation.bargein import Spoken, heard_text, unheard_text
+from voice_agent.conversation.bargein import Spoken, heard_text, split_at, unheard_text
 from voice_agent.conversation.history import INTERRUPTED_MARK
 from voice_agent.core.config import Config
 from voice_agent.core.events import (
     AgentSpeechSent,
+    AudioChunk,
     Interruption,
     UserPaused,
     UserResumed,
@@ -83,6 +84,20 @@ def test_unheard_text_repeats_or_continues() -> None:
     assert unheard_text(sentences, spoken, 9999, "repeat") == "Seven."
     with pytest.raises(ValueError):
         unheard_text(sentences, spoken, 0, "rewind")
+
+
+def test_split_at_keeps_every_word_once() -> None:
+    """A reply paused part-way through a piece: what was heard, then the audio to go on with."""
+    chunks = [AudioChunk(1, np.arange(1000, dtype=np.int16), 16000, "one two three four", 0, False), AudioChunk(1, np.arange(500, dtype=np.int16), 16000, "five six", 0)]
+    spoken = [Spoken(0, 1000, chunks[0].text, 0, chunks[0]), Spoken(1000, 1500, chunks[1].text, 0, chunks[1])]
+    heard, rest = split_at(spoken, 600)
+    assert [p.text for p in heard] == ["one two"] and heard[0].end == 600
+    assert heard_text(heard, 600) == heard_text(spoken, 600) == "one two"
+    assert [c.text for c in rest] == ["three four", "five six"]
+    assert np.array_equal(np.concatenate([heard[0].audio.samples, *(c.samples for c in rest)]), np.concatenate([c.samples for c in chunks]))
+    assert rest[-1].last_in_sentence and not heard[0].audio.last_in_sentence
+    assert split_at(spoken, 1000) == (spoken[:1], chunks[1:])  # between pieces: nothing is cut
+    assert split_at(spoken, 2000) == (spoken, [])
 
 
 # --- scenarios ----------------------------------------------------------------------
@@ -226,3 +241,44 @@ async def test_a_cough_is_a_false_interruption_and_the_agent_resumes(models, mod
         assert resumed_words[-3:] == all_words[-3:] and len(resumed_words) > len(all_words) - len(heard)
     assert server.requests[-1]["messages"][-1]["content"] == agent.history.turns[-2]["content"], "no LLM call after the cough"
     assert agent.history.turns[-1] == {"role": "assistant", "content": LONG}
+
+
+async def test_the_voice_pauses_at_the_first_sound_before_the_cut_is_decided(models) -> None:
+    """The agent falls silent `pause_ms` into the cut-in, not after `min_speech_ms` and Silero."""
+    async with ScriptedLLM(LONG) as server:
+        server.when("clubs", SHORT)
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
+            return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.2), Say(Q2), finished(agent, seen, SHORT)]
+
+        agent, seen, sink = await converse(server, models, script, CFG)
+    cut = check_cut(agent, seen, sink, LONG, SHORT)
+    started = seen.of(UserStartedSpeaking)[-1].position
+    assert cut.silenced_at < seen.when(Interruption), "silent before barge-in decided"
+    assert cut.silenced_at < started + (CFG.vad.min_speech_ms + CFG.bargein.min_speech_ms) * 16
+    print(f"\npaused {(cut.silenced_at - cut.position) / 16:.0f} ms after speech began; cut decided {(seen.when(Interruption) - cut.position) / 16:.0f} ms after")
+
+
+async def test_a_sound_that_does_not_cut_in_pauses_the_voice_and_it_goes_on(models) -> None:
+    """A real dropped object over the reply (Silero hears no speech in it): the agent pauses at
+    the sound and goes on where it paused; every word of the reply is played once."""
+    noise = read_audio(SPEECH / "noises" / "dropped_object.wav")
+    async with ScriptedLLM(LONG) as server:
+
+        def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
+            playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
+            return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.5), Say(noise), finished(agent, seen, LONG)]
+
+        agent, seen, sink = await converse(server, models, script, CFG)
+    assert not agent.interruptions
+    reply = [p for p in sink.placed if p.chunk.response_id == 1]
+    paused = [i for i, p in enumerate(reply) if p.planned_end > p.end]
+    assert len(paused) == 1 and paused[0] < len(reply) - 1, "paused once, in the middle, and went on"
+    gap = reply[paused[0] + 1].start - reply[paused[0]].end
+    assert gap > 0, "a silence where it paused"
+    # The sink keeps the cut piece's whole text: it is credited with the words whose share had played.
+    said = " ".join(heard_text([Spoken(p.start, p.planned_end, p.chunk.text, 0)], p.end) for p in reply).split()
+    assert said == speakable(LONG).split(), "every word once, in order"
+    assert agent.history.turns[-1] == {"role": "assistant", "content": LONG}
+    print(f"\npaused for {gap / 16:.0f} ms")

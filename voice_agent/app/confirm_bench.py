@@ -25,6 +25,7 @@ from ..conversation.agent import Parts
 from ..conversation.metrics import summary
 from ..core.config import Config
 from ..core.events import SAMPLE_RATE, UserStartedSpeaking, UserStoppedSpeaking
+from ..core.timeline import Placed
 from ..measure import judge
 from ..stages.speech_check import SpeechConfirmer
 from ..stages.vad import Vad
@@ -34,14 +35,19 @@ SHORT_REPLY = "Okay."  # to whatever comes after: the trial need not wait for a 
 
 
 def stopped(run: OverReply) -> bool:
-    """The reply was cut: a piece cut short, or another reply's audio after the sound began.
+    """The reply was cut: its audio ends in a piece cut short, or another reply's audio follows the sound.
 
-    A silence inside one reply is a late sentence (the CPU busy), not a stop: a stop ends the
-    reply's audio, and what follows (the resumed words, an answer) is another reply's.
+    A silence inside one reply is a late sentence (the CPU busy) or a pause at the sound that
+    went on (the piece cut there goes on after it), not a stop: a stop ends the reply's audio,
+    and what follows (the resumed words, an answer) is another reply's.
     """
     placed = run.sink.placed
     after = {p.chunk.response_id for p in placed if p.end > run.placed}
-    return len(after) > 1 or any(p.planned_end > p.end for p in placed)
+    last: dict[int, Placed] = {}
+    for p in placed:
+        if p.chunk.response_id not in last or p.start >= last[p.chunk.response_id].start:
+            last[p.chunk.response_id] = p
+    return len(after) > 1 or any(p.planned_end > p.end for p in last.values())
 
 
 async def noise_trial(cfg: Config, parts: Parts, question: np.ndarray, noise: np.ndarray) -> bool | None:

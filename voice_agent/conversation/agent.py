@@ -59,7 +59,7 @@ from ..stages.sentences import SentenceBuffer
 from ..stages.speech_check import speech_confirmer
 from ..stages.tools import Toolbox, exchange
 from ..stages.vad import Vad
-from .bargein import Spoken, heard_text, unheard_text
+from .bargein import Spoken, heard_text, split_at, unheard_text
 from .history import History
 from .node import Node, Turn, fixed_reply, ready_to_speak, resolve_node, run_node
 from .parts import Parts
@@ -67,6 +67,8 @@ from .summary import summarize
 from .turns import ReplyState, Utterance, goes_on
 
 log = logging.getLogger(__name__)
+
+PAUSE_QUIET = SAMPLE_RATE // 5  # a paused reply goes on after this much quiet that did not cut it off
 
 
 class Agent:
@@ -90,6 +92,7 @@ class Agent:
         self._resume: Resume | None = None
         self._vad: Vad | None = None
         self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in, or none
+        self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -113,7 +116,7 @@ class Agent:
     @property
     def replying(self) -> bool:
         """A reply is being produced, waits behind the speculation gate, or is still playing."""
-        held = self.reply is not None and self.reply.gated
+        held = self.reply is not None and (self.reply.gated or self.reply.paused is not None)
         return held or any(r.busy for r in self._reply_routes) or self.sink.playing()
 
     @property
@@ -267,8 +270,11 @@ class Agent:
         if self.reply.user_text and not self.reply.spoken and self._vad is not None and self._vad.detector.stirring:
             self.reply.held, self.reply.onset_hold = [audio], True  # maybe the user going on: wait to hear
             return None
+        if self.reply.paused is not None:
+            self.reply.paused.append(audio)
+            return None
         placed = self.sink.play(audio)
-        self.reply.spoken.append(Spoken(placed.start, placed.end, audio.text, audio.sentence_index))
+        self.reply.spoken.append(Spoken(placed.start, placed.end, audio.text, audio.sentence_index, audio))
         return AgentSpeechSent(audio.response_id, audio.text, placed.start, placed.end, audio.last_in_sentence)
 
     def _finish(self, done: ResponseDone) -> None:
@@ -327,11 +333,39 @@ class Agent:
 
     # --- barge-in ---------------------------------------------------------------
 
+    def _pause_or_go_on(self, now: int) -> list[AgentSpeechSent]:
+        """Hold the agent's voice at the first sound over it, while barge-in decides; go on if the sound ends.
+
+        Barge-in waits for `min_speech_ms` of speech (and Silero) so that a cough
+        does not cut the reply off; pausing at `pause_ms` makes the agent fall
+        silent as soon as someone may be talking, as a person does.
+        """
+        reply, detector = self.reply, self._vad.detector if self._vad else None
+        if reply is None or detector is None or reply.gated or not self._pause_frames:
+            return []
+        if detector.in_speech:  # a turn of the user's has begun: it sounds until it has been quiet a while
+            sound = now - detector.voiced_until < PAUSE_QUIET
+            quiet = not sound
+        else:
+            sound, quiet = detector.sound_frames >= self._pause_frames, not detector.stirring
+        if reply.paused is None:
+            if sound and self.sink.playing() and any(p.start < now for p in reply.spoken):
+                reply.paused_at = self.sink.stop()
+                reply.spoken, reply.paused = split_at(reply.spoken, reply.paused_at)
+                log.info("reply %d paused at %d: a sound over it", reply.id, reply.paused_at)
+            return []
+        if not quiet:
+            return []
+        held, reply.paused = reply.paused, None
+        log.info("reply %d goes on: the sound did not cut it off", reply.id)
+        return [sent for sent in map(self._play, held) if sent is not None]
+
     def _check_bargein(self, now: int) -> Interruption | None:
         """Called every frame: has the user's speech cut the current reply off?"""
         if self._speech_start is None or self.reply is None or self.reply.gated or not self.replying:
             return None
-        if self.reply.recorded and not (self.sink.playing() or any(r.busy for r in self._reply_routes[1:])):
+        paused = self.reply.paused is not None
+        if self.reply.recorded and not (paused or self.sink.playing() or any(r.busy for r in self._reply_routes[1:])):
             return None  # it has all played; the llm route is busy with the next turn's words, not with it
         audible = any(p.start < now for p in self.reply.spoken)
         voiced = (self._vad.detector.voiced_until if self._vad else now) - self._speech_start
@@ -343,7 +377,7 @@ class Agent:
     def _interrupt(self, speech_start: int, audible: bool) -> Interruption:
         reply, self.reply = self.reply, None
         assert reply is not None
-        stopped_at = self.sink.stop()
+        stopped_at = reply.paused_at if reply.paused is not None else self.sink.stop()
         heard = heard_text(reply.spoken, stopped_at) if audible else ""
         window = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
         if reply.user_text and (not audible or goes_on(speech_start, reply.first_audible, window)):
@@ -386,7 +420,7 @@ class Agent:
             for event in vad.process(position, frame):
                 await self.bus.publish(event)
             self._confirm.feed(position, frame)
-            for event in self._settle_onset():
+            for event in [*self._settle_onset(), *self._pause_or_go_on(position + len(frame))]:
                 await self.bus.publish(event)
             interruption = self._check_bargein(position + len(frame))
             if interruption is not None:

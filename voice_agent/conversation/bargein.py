@@ -8,7 +8,9 @@ history then never claims a word the user did not hear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+
+from ..core.events import AudioChunk
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Spoken:
     end: int
     text: str
     sentence_index: int
+    audio: AudioChunk | None = field(default=None, repr=False, compare=False)  # kept so a paused reply can go on
 
 
 def _words_heard(piece: Spoken, stop_at: int) -> int:
@@ -60,3 +63,32 @@ def unheard_text(sentences: list[str], spoken: list[Spoken], stop_at: int, mode:
             words = words[heard:]
         rest.append(" ".join(words))
     return " ".join(rest)
+
+
+def split_at(spoken: list[Spoken], stop_at: int) -> tuple[list[Spoken], list[AudioChunk]]:
+    """A reply paused at `stop_at`: its pieces as heard up to there, and the audio still to play.
+
+    The piece cut part-way keeps the words credited as heard (as `heard_text`
+    counts them) and its audio up to the cut; the rest of its audio, with the
+    other words, goes first in the audio to play, then every later piece. So
+    a paused reply that goes on says every word once, and the history's
+    account of what was heard does not change.
+    """
+    heard: list[Spoken] = []
+    rest: list[AudioChunk] = []
+    for piece in spoken:
+        if piece.end <= stop_at:
+            heard.append(piece)
+            continue
+        if piece.audio is None:
+            raise ValueError("a piece without its audio cannot be paused")
+        if piece.start >= stop_at:
+            rest.append(piece.audio)
+            continue
+        words, n = piece.text.split(), _words_heard(piece, stop_at)
+        chunk = piece.audio
+        cut = len(chunk.samples) * (stop_at - piece.start) // (piece.end - piece.start)
+        before = replace(chunk, samples=chunk.samples[:cut], text=" ".join(words[:n]), last_in_sentence=False)
+        heard.append(replace(piece, end=stop_at, text=before.text, audio=before))
+        rest.append(replace(chunk, samples=chunk.samples[cut:], text=" ".join(words[n:])))
+    return heard, rest

@@ -122,6 +122,8 @@ class ReplyState:
     turn_start: int | None = None  # a speculative reply: the turn it answers
     held: list[AudioChunk] | None = None  # speculative, not yet committed: its audio waits here
     onset_hold: bool = False  # held because a sound began as its first audio came (the user going on?)
+    paused: list[AudioChunk] | None = None  # audible, then paused at a sound over it: the audio still to play
+    paused_at: int = 0  # where its sound stopped, on the input clock
     committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
     tool_mark: int = 0  # where in `text` the words after the last tool round begin
     tool_sentences: int = 0  # sentences before the last tool round: its history message holds them

@@ -112,6 +112,9 @@ class AudioConfig:
 @dataclass
 class BargeInConfig:
     min_speech_ms: int = 200  # user speech over the agent's voice needed to cut it off
+    # This much sound over the agent's voice pauses it at once, while the cut is decided; if the
+    # sound ends without cutting it off, it goes on from where it paused (0: no pause).
+    pause_ms: int = 60
     continue_ms: int = 700  # speech this soon after the reply became audible continues the user's turn
     resume: str = "repeat"  # after a false interruption: "repeat" the cut sentence, or "continue"
     # "silero": an audible reply is cut only once Silero VAD also hears confirm_ms of speech in the

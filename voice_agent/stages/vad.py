@@ -65,6 +65,14 @@ class TurnDetector:
         return not self._in_speech and any(f[2] or f[3] for f in list(self._frames)[-self._window :])
 
     @property
+    def sound_frames(self) -> int:
+        """Between turns, the frames of sound in the last start window (0 unless webrtcvad heard one)."""
+        recent = list(self._frames)[-self._window :]
+        if self._in_speech or not any(f[2] for f in recent):
+            return 0
+        return sum(f[2] or f[3] for f in recent)
+
+    @property
     def voiced_until(self) -> int:
         """The end of the latest loud frame of the turn in progress."""
         return self._last_voiced_end
