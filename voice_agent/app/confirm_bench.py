@@ -50,12 +50,28 @@ def stopped(run: OverReply) -> bool:
     return len(after) > 1 or any(p.planned_end > p.end for p in last.values())
 
 
-async def noise_trial(cfg: Config, parts: Parts, question: np.ndarray, noise: np.ndarray) -> bool | None:
-    """A noise over the agent's reply: did the agent stop? None if it was not audible when the noise began."""
+def paused_ms(run: OverReply) -> float:
+    """The longest silence put into a reply that went on: from a piece cut short to the same reply's next."""
+    gaps = [0]
+    placed = sorted(run.sink.placed, key=lambda p: p.start)
+    for cut, after in zip(placed, placed[1:]):
+        if cut.planned_end > cut.end and after.chunk.response_id == cut.chunk.response_id:
+            gaps.append(after.start - cut.end)
+    return max(gaps) / 16
+
+
+@dataclass(frozen=True)
+class NoiseVerdict:
+    stopped: bool  # the reply was cut off
+    paused_ms: float  # the agent paused at the sound and went on after this long (0: no pause)
+
+
+async def noise_trial(cfg: Config, parts: Parts, question: np.ndarray, noise: np.ndarray) -> NoiseVerdict | None:
+    """A noise over the agent's reply: did the agent stop, or pause? None if it was not audible when the noise began."""
     run = await over_reply(cfg, parts, question, noise)
     if run is None or not run.audible:
         return None
-    return stopped(run)
+    return NoiseVerdict(stopped(run), paused_ms(run))
 
 
 async def speech_trial(cfg: Config, parts: Parts, question: np.ndarray, cut_in: np.ndarray) -> float | str:
@@ -74,6 +90,7 @@ async def speech_trial(cfg: Config, parts: Parts, question: np.ndarray, cut_in: 
 class ConfirmFigures:
     confirm: str
     false_stops: list[str] = field(default_factory=list)  # the noises that cut the agent off
+    pauses_ms: dict[str, float] = field(default_factory=dict)  # the noises that paused the agent, and for how long
     noise_trials: int = 0
     noises_not_judged: list[str] = field(default_factory=list)  # the agent was not audible when they began
     stop_ms: list[float] = field(default_factory=list)
@@ -87,6 +104,7 @@ class ConfirmFigures:
             "false_stops": len(self.false_stops),
             "noise_trials": self.noise_trials,
             "false_stop_noises": self.false_stops,
+            "pauses_ms": self.pauses_ms,
             "noises_not_judged": self.noises_not_judged,
             "stop_ms": summary(self.stop_ms),
             "stop_trials": self.stop_ms,
@@ -102,12 +120,14 @@ async def measure(cfg: Config, parts: Parts, server: Any, confirm: str, speech: 
     out = ConfirmFigures(confirm)
     for i, (name, noise) in enumerate(noises.items()):
         _script(server)
-        stopped = await noise_trial(cfg, parts, speech[i % len(speech)], noise)
+        verdict = await noise_trial(cfg, parts, speech[i % len(speech)], noise)
         out.noise_trials += 1
-        if stopped is None:
+        if verdict is None:
             out.noises_not_judged.append(name)
-        elif stopped:
+        elif verdict.stopped:
             out.false_stops.append(name)
+        elif verdict.paused_ms:
+            out.pauses_ms[name] = verdict.paused_ms
     for i, clip in enumerate(speech):
         _script(server)
         stop = await speech_trial(cfg, parts, clip, speech[(i + 1) % len(speech)])

@@ -12,9 +12,10 @@ Barge-in, by what the user could hear when they started speaking:
 - nothing yet, or the agent's voice for under `bargein.continue_ms`: they are
   still talking, so the reply stops (after `bargein.min_speech_ms` if audible),
   neither fragment nor reply stays in the history, all is answered once (turns.py);
-- the agent's voice, later: after `bargein.min_speech_ms` of their speech the
-  output is silenced, the history keeps only the words that played, and if
-  their speech turns out to hold no words the agent resumes what it was saying.
+- the agent's voice, later: it pauses at `bargein.pause_ms` of sound (and goes
+  on if the sound ends); after `bargein.min_speech_ms` of their speech the reply
+  is cut, the history keeps only the words that played, and if their speech
+  turns out to hold no words the agent resumes what it was saying.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import replace
 
 import numpy as np
 
@@ -54,12 +54,12 @@ from ..core.routes import Bus
 from ..core.timeline import Sink, Source
 from ..stages.endpointing import end_of_turn_ms, hold_ms
 from ..stages.llm import ToolUse
-from ..stages.normalize import validate
+from ..stages.normalize import validate_sentence
 from ..stages.sentences import SentenceBuffer
 from ..stages.speech_check import speech_confirmer
-from ..stages.tools import Toolbox, exchange
+from ..stages.tools import Toolbox
 from ..stages.vad import Vad
-from .bargein import Spoken, heard_text, split_at, unheard_text
+from .bargein import Spoken, heard_text, unheard_text
 from .history import History
 from .node import Node, Turn, fixed_reply, ready_to_speak, resolve_node, run_node
 from .parts import Parts
@@ -103,7 +103,7 @@ class Agent:
         self._stt = bus.on(UserStoppedSpeaking, UserPaused).stream(self._transcribe).broadcast().named("stt")
         self._reply_routes = [
             bus.on(Transcript, Resume, Say).interrupt_on(*cut).stream(self._respond).broadcast().named("llm"),
-            bus.on(SentenceChunk).interrupt_on(*cut).map(self._validate).stream(self._speak).broadcast().named("tts"),
+            bus.on(SentenceChunk).interrupt_on(*cut).map(validate_sentence).stream(self._speak).broadcast().named("tts"),
             bus.on(AudioChunk).interrupt_on(*cut).map(self._play).broadcast().named("sink"),
         ]
         bus.on(ResponseDone).map(self._finish).named("history")
@@ -191,7 +191,8 @@ class Agent:
         rid = self._next_id
         self.reply = reply_ = self._new_reply(rid, trigger)
         if isinstance(trigger, Transcript):
-            self._add_late_tool_results()
+            for message in self.toolbox.take_late() if self.toolbox else []:
+                self.history.add(message)  # calls that finished after a barge-in
             self.history.add_user(trigger.text)
             turn = Turn(trigger.text, self.history.messages(), rid, self.parts.llm, self._tool_use(reply_), reply_.committed)
             stream = run_node(self.node, turn)
@@ -207,7 +208,9 @@ class Agent:
                     reply_.sentences.append(sentence)
                     yield SentenceChunk(rid, sentence, len(reply_.sentences) - 1)
                 if isinstance(chunk, ToolExchange):
-                    self._record_tool_round(reply_, chunk)
+                    for message in chunk.messages:
+                        self.history.add(message)
+                    reply_.after_tools()
                 if not isinstance(chunk, (TextChunk, Filler)):
                     yield chunk
 
@@ -226,34 +229,12 @@ class Agent:
                 self._utterance.answered()
         return new
 
-    # --- tools ------------------------------------------------------------------
-
     def _tool_use(self, reply_: ReplyState) -> ToolUse:
         cfg = self.cfg.tools
         toolbox = self.toolbox or Toolbox([], cfg.timeout_s)
         return ToolUse(toolbox, cfg.filler, cfg.filler_after_ms / 1000, self.bus.spawn, lambda: self.bus.wait_outside(reply_.committed.wait()))
 
-    def _record_tool_round(self, reply_: ReplyState, round_: ToolExchange) -> None:
-        """The history gets the calls and their results; the reply's own words start after them."""
-        for message in round_.messages:
-            self.history.add(message)
-        reply_.tool_mark, reply_.tool_sentences = len(reply_.text), len(reply_.sentences)
-
-    def _add_late_tool_results(self) -> None:
-        """Calls that finished after a barge-in: the LLM hears their results this turn."""
-        for request, outcome in self.toolbox.take_late() if self.toolbox else []:
-            for message in exchange("", [request], [outcome]):
-                self.history.add(message)
-
     # --- speaking ---------------------------------------------------------------
-
-    def _validate(self, sentence: SentenceChunk) -> SentenceChunk | None:
-        """Make the chunk speakable (numbers, money, dates as words), or drop it."""
-        text = validate(sentence.text)
-        if text is None:
-            log.info("nothing speakable in %r: dropped", sentence.text)
-            return None
-        return replace(sentence, text=text)
 
     async def _speak(self, sentence: SentenceChunk) -> AsyncIterator[AudioChunk]:
         if sentence.response_id != self.current:
@@ -334,38 +315,26 @@ class Agent:
     # --- barge-in ---------------------------------------------------------------
 
     def _pause_or_go_on(self, now: int) -> list[AgentSpeechSent]:
-        """Hold the agent's voice at the first sound over it, while barge-in decides; go on if the sound ends.
-
-        Barge-in waits for `min_speech_ms` of speech (and Silero) so that a cough
-        does not cut the reply off; pausing at `pause_ms` makes the agent fall
-        silent as soon as someone may be talking, as a person does.
-        """
-        reply, detector = self.reply, self._vad.detector if self._vad else None
-        if reply is None or detector is None or reply.gated or not self._pause_frames:
+        """Silent at the first sound over the agent's voice, as a person is, while barge-in
+        decides (it waits for words, so a cough does not cut the reply); on if the sound ends."""
+        reply = self.reply
+        if reply is None or self._vad is None or reply.gated or not self._pause_frames:
             return []
-        if detector.in_speech:  # a turn of the user's has begun: it sounds until it has been quiet a while
-            sound = now - detector.voiced_until < PAUSE_QUIET
-            quiet = not sound
-        else:
-            sound, quiet = detector.sound_frames >= self._pause_frames, not detector.stirring
-        if reply.paused is None:
-            if sound and self.sink.playing() and any(p.start < now for p in reply.spoken):
-                reply.paused_at = self.sink.stop()
-                reply.spoken, reply.paused = split_at(reply.spoken, reply.paused_at)
-                log.info("reply %d paused at %d: a sound over it", reply.id, reply.paused_at)
-            return []
-        if not quiet:
-            return []
-        held, reply.paused = reply.paused, None
-        log.info("reply %d goes on: the sound did not cut it off", reply.id)
-        return [sent for sent in map(self._play, held) if sent is not None]
+        sound = self._vad.detector.sounding(now, self._pause_frames, PAUSE_QUIET)
+        if reply.paused is None and sound and self.sink.playing() and any(p.start < now for p in reply.spoken):
+            reply.pause(self.sink.stop())
+            log.info("reply %d paused at %d: a sound over it", reply.id, reply.paused_at)
+        elif reply.paused is not None and sound is False:
+            log.info("reply %d goes on: the sound did not cut it off", reply.id)
+            return [sent for sent in map(self._play, reply.go_on()) if sent is not None]
+        return []
 
     def _check_bargein(self, now: int) -> Interruption | None:
         """Called every frame: has the user's speech cut the current reply off?"""
         if self._speech_start is None or self.reply is None or self.reply.gated or not self.replying:
             return None
-        paused = self.reply.paused is not None
-        if self.reply.recorded and not (paused or self.sink.playing() or any(r.busy for r in self._reply_routes[1:])):
+        sounding = self.reply.paused is not None or self.sink.playing()
+        if self.reply.recorded and not (sounding or any(r.busy for r in self._reply_routes[1:])):
             return None  # it has all played; the llm route is busy with the next turn's words, not with it
         audible = any(p.start < now for p in self.reply.spoken)
         voiced = (self._vad.detector.voiced_until if self._vad else now) - self._speech_start

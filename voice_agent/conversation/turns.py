@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.events import AudioChunk, Transcript
-from .bargein import Spoken
+from .bargein import Spoken, split_at
 
 _WORD = re.compile(r"[\w']+")
 
@@ -131,6 +131,20 @@ class ReplyState:
     @property
     def gated(self) -> bool:
         return self.held is not None
+
+    def after_tools(self) -> None:
+        """A tool round ended: the reply's own words (in the history after the round) start here."""
+        self.tool_mark, self.tool_sentences = len(self.text), len(self.sentences)
+
+    def pause(self, stop_at: int) -> None:
+        """Its sound stopped at `stop_at`: what played is what was heard, the rest waits to go on."""
+        self.paused_at = stop_at
+        self.spoken, self.paused = split_at(self.spoken, stop_at)
+
+    def go_on(self) -> list[AudioChunk]:
+        """The audio to play after a pause, from where it stopped."""
+        held, self.paused = self.paused or [], None
+        return held
 
     @property
     def first_audible(self) -> int | None:

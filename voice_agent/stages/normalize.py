@@ -16,7 +16,9 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 
+from ..core.events import SentenceChunk
 from .numbers import cardinal, decimal, digits, ordinal, year
 
 log = logging.getLogger(__name__)
@@ -230,3 +232,12 @@ def validate(text: str, max_chars: int = MAX_CHUNK_CHARS) -> str | None:
         log.warning("chunk of %d characters capped at %d", len(spoken), max_chars)
         spoken = spoken[: cut if cut > 0 else max_chars]
     return spoken
+
+
+def validate_sentence(sentence: SentenceChunk) -> SentenceChunk | None:
+    """The sentence made speakable (numbers, money, dates as words), or None to drop it."""
+    text = validate(sentence.text)
+    if text is None:
+        log.info("nothing speakable in %r: dropped", sentence.text)
+        return None
+    return replace(sentence, text=text)

@@ -224,9 +224,10 @@ class Toolbox:
 
         return keep
 
-    def take_late(self) -> list[tuple[CallRequest, Outcome]]:
+    def take_late(self) -> list[dict[str, Any]]:
+        """The chat messages of calls that finished after a barge-in: the LLM hears them next turn."""
         late, self._late = self._late, []
-        return late
+        return [message for request, outcome in late for message in exchange("", [request], [outcome])]
 
 
 def exchange(text: str, calls: list[CallRequest], outcomes: list[Outcome]) -> list[dict[str, Any]]:

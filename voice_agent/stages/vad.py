@@ -64,13 +64,20 @@ class TurnDetector:
         """Between turns, a sound within the last start window: maybe a turn starting, too soon to tell."""
         return not self._in_speech and any(f[2] or f[3] for f in list(self._frames)[-self._window :])
 
-    @property
-    def sound_frames(self) -> int:
-        """Between turns, the frames of sound in the last start window (0 unless webrtcvad heard one)."""
+    def sounding(self, now: int, min_frames: int, quiet_samples: int) -> bool | None:
+        """Is someone making a sound (over the agent's voice)? True: yes; False: quiet again; None: unsure.
+
+        Between turns, yes at `min_frames` of sound in the last start window once
+        webrtcvad has heard one of them, and quiet when none is left in it; in a
+        turn, yes until it has been quiet for `quiet_samples`.
+        """
+        if self._in_speech:
+            return now - self._last_voiced_end < quiet_samples
         recent = list(self._frames)[-self._window :]
-        if self._in_speech or not any(f[2] for f in recent):
-            return 0
-        return sum(f[2] or f[3] for f in recent)
+        if not any(f[2] or f[3] for f in recent):
+            return False
+        heard = any(f[2] for f in recent) and sum(f[2] or f[3] for f in recent) >= min_frames
+        return True if heard else None
 
     @property
     def voiced_until(self) -> int:
