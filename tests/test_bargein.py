@@ -270,7 +270,7 @@ async def test_a_sound_that_does_not_cut_in_pauses_the_voice_and_it_goes_on(mode
             playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
             return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.5), Say(noise), finished(agent, seen, LONG)]
 
-        agent, seen, sink = await converse(server, models, script, CFG)
+        agent, _seen, sink = await converse(server, models, script, CFG)
     assert not agent.interruptions
     reply = [p for p in sink.placed if p.chunk.response_id == 1]
     paused = [i for i, p in enumerate(reply) if p.planned_end > p.end]

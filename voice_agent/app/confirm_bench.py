@@ -16,6 +16,7 @@ scripts/measure_bargein_confirm.py is the command.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -54,7 +55,7 @@ def paused_ms(run: OverReply) -> float:
     """The longest silence put into a reply that went on: from a piece cut short to the same reply's next."""
     gaps = [0]
     placed = sorted(run.sink.placed, key=lambda p: p.start)
-    for cut, after in zip(placed, placed[1:]):
+    for cut, after in itertools.pairwise(placed):
         if cut.planned_end > cut.end and after.chunk.response_id == cut.chunk.response_id:
             gaps.append(after.start - cut.end)
     return max(gaps) / 16
