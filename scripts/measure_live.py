@@ -93,7 +93,8 @@ async def converse(args: argparse.Namespace, room: VirtualRoom, out: Path) -> tu
         if args.output_latency_ms:
             env["PULSE_LATENCY_MSEC"] = str(args.output_latency_ms)
         extra = ["--config", str(args.config)] if args.config else []
-        agent = await AgentProcess(room, "--model", "scripted", *extra, env=env).start()
+        # INFO logs land in the run's .log beside the screen lines: why a turn went as it did.
+        agent = await AgentProcess(room, "--model", "scripted", "--log-level", "INFO", *extra, env=env).start()
         turns, cuts = [], []
         try:
             at = await agent.wait_for(r"\[listening", seconds=180)
