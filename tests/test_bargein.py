@@ -261,16 +261,20 @@ async def test_the_voice_pauses_at_the_first_sound_before_the_cut_is_decided(mod
 
 
 async def test_a_sound_that_does_not_cut_in_pauses_the_voice_and_it_goes_on(models) -> None:
-    """A real dropped object over the reply (Silero hears no speech in it): the agent pauses at
-    the sound and goes on where it paused; every word of the reply is played once."""
+    """A real dropped object (1.5 s) over the reply, with nothing to tell it from a voice
+    (`confirm = "none"`) and a cut needing 2 s of it: the agent pauses at the sound and goes
+    on where it paused; every word of the reply is played once. (With Silero, the default,
+    such a sound does not even pause it: tests/test_bargein_confirm.py.)"""
     noise = read_audio(SPEECH / "noises" / "dropped_object.wav")
+    cfg = Config()
+    cfg.bargein.confirm, cfg.bargein.min_speech_ms = "none", 2000
     async with ScriptedLLM(LONG) as server:
 
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
             playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
             return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.5), Say(noise), finished(agent, seen, LONG)]
 
-        agent, _seen, sink = await converse(server, models, script, CFG)
+        agent, _seen, sink = await converse(server, models, script, cfg)
     assert not agent.interruptions
     reply = [p for p in sink.placed if p.chunk.response_id == 1]
     paused = [i for i, p in enumerate(reply) if p.planned_end > p.end]

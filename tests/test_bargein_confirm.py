@@ -43,7 +43,7 @@ def configured(server: ScriptedLLM, confirm: str) -> Config:
 
 @pytest.mark.parametrize("noise", ["applause", "dropped_object"])
 async def test_a_real_noise_cuts_the_agent_off_only_without_confirmation(models, noise: str) -> None:
-    """With confirmation the noise only pauses the agent, which goes on once it has passed."""
+    """With confirmation the noise does not even pause the agent; without, it cuts it off."""
     sound = read_audio(SPEECH / "noises" / f"{noise}.wav")
     verdicts = {}
     for confirm in ("none", "silero"):
@@ -54,7 +54,7 @@ async def test_a_real_noise_cuts_the_agent_off_only_without_confirmation(models,
             await llm.aclose()
     assert verdicts["none"] is not None and verdicts["none"].stopped
     assert verdicts["silero"] is not None and not verdicts["silero"].stopped
-    assert 0 < verdicts["silero"].paused_ms < len(sound) / 16 + 1000, "paused about as long as the sound"
+    assert verdicts["silero"].paused_ms == 0
 
 
 async def test_real_speech_still_cuts_the_agent_off_with_confirmation(models) -> None:

@@ -74,15 +74,18 @@ def test_sounding_says_yes_at_a_few_frames_and_quiet_once_they_are_gone() -> Non
     cfg = VADConfig(frame_ms=20, min_speech_ms=120, end_of_turn_ms=400, speculate_ms=0)
     det = TurnDetector(cfg)
     quiet = 200 * 16
-    said = []
+    said, starts = [], []
     for i, f in enumerate("0000" + "111" + "0" * 12 + "1111111111" + "0" * 30):
         det.update(i * FRAME, np.zeros(FRAME, np.float32), f == "1")
         said.append(det.sounding((i + 1) * FRAME, 3, quiet))
+        starts.append(det.sound_start)
     assert said[:4] == [False] * 4
     assert said[4:7] == [None, None, True], "unsure until three frames of sound"
     assert said[7:13] == [True] * 6, "while the start window holds three frames of sound"
     assert said[13:15] == [None, None] and said[15] is False, "quiet once the window holds no sound"
     assert said[19:22] == [None, None, True] and not det.in_speech
+    assert starts[3] is None and starts[6] == 4 * FRAME and starts[15] is None, "where the sound began"
+    assert starts[22] == starts[30] == 19 * FRAME, "in the turn: where it began, as UserStartedSpeaking says"
     # In a turn (10 frames started one), sound until 200 ms of quiet.
     turn_end = 29
     assert said[turn_end - 1] is True and said[turn_end + 8] is True and said[turn_end + 10] is False

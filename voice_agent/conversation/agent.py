@@ -25,6 +25,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 
 import numpy as np
 
@@ -69,6 +70,7 @@ from .turns import ReplyState, Utterance, goes_on
 log = logging.getLogger(__name__)
 
 PAUSE_QUIET = SAMPLE_RATE // 5  # a paused reply goes on after this much quiet that did not cut it off
+PAUSE_CONFIRM_MS = 32  # one Silero window of speech: a cough or a clap does not pause the agent
 
 
 class Agent:
@@ -93,6 +95,7 @@ class Agent:
         self._vad: Vad | None = None
         self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in, or none
         self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
+        self._pause_confirm = speech_confirmer(replace(self.cfg.bargein, confirm_ms=PAUSE_CONFIRM_MS))  # a pause for a voice
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -315,15 +318,16 @@ class Agent:
     # --- barge-in ---------------------------------------------------------------
 
     def _pause_or_go_on(self, now: int) -> list[AgentSpeechSent]:
-        """Silent at the first sound over the agent's voice, as a person is, while barge-in
-        decides (it waits for words, so a cough does not cut the reply); on if the sound ends."""
-        reply = self.reply
-        if reply is None or self._vad is None or reply.gated or not self._pause_frames:
+        """Silent at the first voice over the agent's (Silero hears speech in it), while barge-in decides
+        (it waits for `min_speech_ms`, so a short "mm" does not cut the reply); on once it is quiet."""
+        reply, detector = self.reply, self._vad.detector if self._vad else None
+        if reply is None or detector is None or reply.gated or not self._pause_frames:
             return []
-        sound = self._vad.detector.sounding(now, self._pause_frames, PAUSE_QUIET)
+        sound = detector.sounding(now, self._pause_frames, PAUSE_QUIET)
         if reply.paused is None and sound and self.sink.playing() and any(p.start < now for p in reply.spoken):
-            reply.pause(self.sink.stop())
-            log.info("reply %d paused at %d: a sound over it", reply.id, reply.paused_at)
+            if self._pause_confirm.confirms(detector.sound_start or 0, now):
+                reply.pause(self.sink.stop())
+                log.info("reply %d paused at %d: a voice over it", reply.id, reply.paused_at)
         elif reply.paused is not None and sound is False:
             log.info("reply %d goes on: the sound did not cut it off", reply.id)
             return [sent for sent in map(self._play, reply.go_on()) if sent is not None]
@@ -355,21 +359,14 @@ class Agent:
             self._utterance.unanswered(reply.user_text)
             self._resume = None
         elif audible:
-            self._record_heard(reply, stopped_at)
+            record = self.history.replace_last_assistant if reply.recorded or reply.resumed else self.history.add_assistant
+            record(reply.heard(stopped_at), interrupted=True)
             rest = unheard_text(reply.sentences, reply.spoken, stopped_at, self.cfg.bargein.resume)
             self._resume = Resume(rest, reply.text, heard) if rest else None
         log.info("interrupted reply %d at %d; heard %r", reply.id, stopped_at, heard)
         event = Interruption(reply.id, speech_start, stopped_at, heard)
         self.interruptions.append(event)
         return event
-
-    def _record_heard(self, reply: ReplyState, stopped_at: int) -> None:
-        since_tools = [s for s in reply.spoken if s.sentence_index >= reply.tool_sentences]
-        text = f"{reply.heard_before} {heard_text(since_tools, stopped_at)}".strip()
-        if reply.recorded or reply.resumed:
-            self.history.replace_last_assistant(text, interrupted=True)
-        else:
-            self.history.add_assistant(text, interrupted=True)
 
     # --- feeding it -------------------------------------------------------------
 
@@ -389,6 +386,7 @@ class Agent:
             for event in vad.process(position, frame):
                 await self.bus.publish(event)
             self._confirm.feed(position, frame)
+            self._pause_confirm.feed(position, frame)
             for event in [*self._settle_onset(), *self._pause_or_go_on(position + len(frame))]:
                 await self.bus.publish(event)
             interruption = self._check_bargein(position + len(frame))

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.events import AudioChunk, Transcript
-from .bargein import Spoken, split_at
+from .bargein import Spoken, heard_text, split_at
 
 _WORD = re.compile(r"[\w']+")
 
@@ -135,6 +135,11 @@ class ReplyState:
     def after_tools(self) -> None:
         """A tool round ended: the reply's own words (in the history after the round) start here."""
         self.tool_mark, self.tool_sentences = len(self.text), len(self.sentences)
+
+    def heard(self, stop_at: int) -> str:
+        """What the history keeps of it when cut at `stop_at`: the words heard since its last tool round."""
+        since_tools = [s for s in self.spoken if s.sentence_index >= self.tool_sentences]
+        return f"{self.heard_before} {heard_text(since_tools, stop_at)}".strip()
 
     def pause(self, stop_at: int) -> None:
         """Its sound stopped at `stop_at`: what played is what was heard, the rest waits to go on."""

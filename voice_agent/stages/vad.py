@@ -38,6 +38,7 @@ class TurnDetector:
     _speech: list[np.ndarray] = field(default_factory=list)
     _in_speech: bool = False
     _audio_start: int = 0
+    _sound_start: int = 0  # the turn's first sound (UserStartedSpeaking's position)
     _last_voiced_end: int = 0
     _silent_frames: int = 0
     _paused: bool = False
@@ -63,6 +64,13 @@ class TurnDetector:
     def stirring(self) -> bool:
         """Between turns, a sound within the last start window: maybe a turn starting, too soon to tell."""
         return not self._in_speech and any(f[2] or f[3] for f in list(self._frames)[-self._window :])
+
+    @property
+    def sound_start(self) -> int | None:
+        """Where the sound in progress began: the turn's start in a turn, else its first frame in the start window."""
+        if self._in_speech:
+            return self._sound_start
+        return next((f[0] for f in list(self._frames)[-self._window :] if f[2] or f[3]), None)
 
     def sounding(self, now: int, min_frames: int, quiet_samples: int) -> bool | None:
         """Is someone making a sound (over the agent's voice)? True: yes; False: quiet again; None: unsure.
@@ -145,6 +153,7 @@ class TurnDetector:
         first_voiced = next(f[0] for f in recent if f[2])
         first = next((f[0] for f in recent if f[3]), first_voiced)
         self._in_speech = True
+        self._sound_start = first
         self._audio_start = self._frames[0][0]
         self._speech = [f[1] for f in self._frames]
         self._last_voiced_end = recent[-1][0] + len(recent[-1][1])
