@@ -66,12 +66,16 @@ def _ms(value: float | None) -> str:
 
 
 def table(report: dict) -> str:
-    lines = ["| confirm | false stops (noises) | stop p50 ms | stop p95 ms | stop max ms | cut-ins not stopped |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| confirm | false stops (noises) | paused, then went on (noises) | stop p50 ms | stop p95 ms | stop max ms | cut-ins not stopped |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in report["results"]:
         stop = r["stop_ms"]
+        paused = ", ".join(f"{name} {ms:.0f} ms" for name, ms in r["pauses_ms"].items()) or "none"
         lines.append(
             f"| {r['confirm']} | {r['false_stops']} of {r['noise_trials'] - len(r['noises_not_judged'])} "
-            f"({', '.join(r['false_stop_noises']) or 'none'}) | {_ms(stop['p50'])} | {_ms(stop['p95'])} | {_ms(stop['max'])} "
+            f"({', '.join(r['false_stop_noises']) or 'none'}) | {paused} | {_ms(stop['p50'])} | {_ms(stop['p95'])} | {_ms(stop['max'])} "
             f"| {r['speech_not_stopped']} of {r['speech_trials'] - r['speech_not_judged']} |"
         )
     return "\n".join(lines)

@@ -328,6 +328,8 @@ class Agent:
             if self._pause_confirm.confirms(detector.sound_start or 0, now):
                 reply.pause(self.sink.stop())
                 log.info("reply %d paused at %d: a voice over it", reply.id, reply.paused_at)
+                if not reply.paused and reply.recorded and not any(r.busy for r in self._reply_routes[1:]):
+                    reply.go_on()  # all of it had been handed over: nothing is held, it just ends
         elif reply.paused is not None and sound is False:
             log.info("reply %d goes on: the sound did not cut it off", reply.id)
             return [sent for sent in map(self._play, reply.go_on()) if sent is not None]
