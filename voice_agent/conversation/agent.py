@@ -25,7 +25,6 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import replace
 
 import numpy as np
 
@@ -57,7 +56,7 @@ from ..stages.endpointing import end_of_turn_ms, hold_ms
 from ..stages.llm import ToolUse
 from ..stages.normalize import validate_sentence
 from ..stages.sentences import SentenceBuffer
-from ..stages.speech_check import speech_confirmer
+from ..stages.speech_check import pause_confirmer, speech_confirmer
 from ..stages.tools import Toolbox
 from ..stages.vad import Vad
 from .bargein import Spoken, heard_text, unheard_text
@@ -70,7 +69,6 @@ from .turns import ReplyState, Utterance, goes_on
 log = logging.getLogger(__name__)
 
 PAUSE_QUIET = SAMPLE_RATE // 5  # a paused reply goes on after this much quiet that did not cut it off
-PAUSE_CONFIRM_MS = 32  # one Silero window of speech: a cough or a clap does not pause the agent
 
 
 class Agent:
@@ -95,7 +93,7 @@ class Agent:
         self._vad: Vad | None = None
         self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in, or none
         self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
-        self._pause_confirm = speech_confirmer(replace(self.cfg.bargein, confirm_ms=PAUSE_CONFIRM_MS))  # a pause for a voice
+        self._pause_confirm = pause_confirmer(self.cfg.bargein)  # a voice, not a cough, pauses the agent
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
