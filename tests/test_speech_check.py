@@ -15,7 +15,7 @@ from conftest import SPEECH
 from voice_agent.audio.source import read_audio
 from voice_agent.core.config import BargeInConfig, ConfigError
 from voice_agent.measure.judge import speech_extent
-from voice_agent.stages.speech_check import NoConfirmation, SpeechConfirmer, speech_confirmer, voiced_ms
+from voice_agent.stages.speech_check import NoConfirmation, SpeechConfirmer, pause_confirmer, speech_confirmer, voiced_ms
 
 FRAME = 320
 NOISES = SPEECH / "noises"
@@ -54,6 +54,30 @@ def test_real_noises_are_not_confirmed(path: Path) -> None:
     confirmer = SpeechConfirmer()
     assert first_confirmed(confirmer, read_audio(path)) is None
     assert confirmer.speech_ms() < 64
+
+
+# The pause's bar is lower (one window at 0.3): breathing, the instrument notes, the door
+# opening (a creak) and typing can pause the agent (it goes on after them); bangs do not.
+PAUSING_NOISES = ("breathing.wav", "music.wav", "door_open.wav", "typing.wav")
+
+
+@pytest.mark.parametrize("path", [p for p in NOISE_CLIPS if p.name not in PAUSING_NOISES], ids=lambda p: p.name)
+def test_bangs_and_knocks_do_not_pause_the_agent(path: Path) -> None:
+    assert first_confirmed(pause_confirmer(BargeInConfig()), read_audio(path)) is None
+
+
+def test_a_voice_pauses_the_agent_no_later_than_it_cuts_it_off() -> None:
+    later = []
+    for path in SPEECH_CLIPS:
+        audio = read_audio(path)
+        extent = speech_extent(audio)
+        assert extent is not None
+        start = max(0, extent[0] // FRAME * FRAME - 3 * FRAME)
+        paused = first_confirmed(pause_confirmer(BargeInConfig()), audio, start)
+        cut = first_confirmed(SpeechConfirmer(), audio, start)
+        assert paused is not None and cut is not None and paused <= cut, path.name
+        later.append(cut - paused)
+    assert sum(later) > 0, "and sooner on some"
 
 
 def test_the_tests_synthetic_cough_is_not_confirmed() -> None:
