@@ -13,6 +13,7 @@ from voice_agent.audio.echo import EchoCanceller, ReferenceTrack
 from voice_agent.audio.source import read_audio
 from voice_agent.core.config import Config
 from voice_agent.core.events import UserStartedSpeaking
+from voice_agent.measure.judge import speech_extent
 from voice_agent.stages.vad import Vad
 
 RATE = 16000
@@ -65,6 +66,27 @@ def test_the_echo_alone_is_never_speech(lag_ms: int, gain_db: float) -> None:
     played, mic = conversation(lag_ms, gain_db)
     assert speech_starts(mic)  # without the canceller the VAD hears the agent
     assert speech_starts(cancel(played, mic)) == []
+
+
+@pytest.mark.parametrize("gain_db", [-10.0, 0.0])
+def test_near_end_tells_the_users_voice_from_the_agents_echo(gain_db: float) -> None:
+    """What pauses the agent: in the second reply, frames of its echo alone are not the near end,
+    and the user's cut-in is, within 100 ms of its first word."""
+    user_at = 19.0  # 4 s into the second reply
+    played, mic = conversation(150, gain_db, user_at_s=user_at)
+    aec = EchoCanceller(RATE, place=lambda n: n)
+    said, handed = [], 0
+    for i in range(0, len(mic) - FRAME + 1, FRAME):
+        while handed < min(len(played), i + 4 * FRAME):
+            aec.played(played[handed : handed + FRAME], handed)
+            handed += FRAME
+        aec.process(mic[i : i + FRAME], i)
+        said.append(aec.near_end())
+    second = int(16.0 * RATE) // FRAME  # the second reply's echo, before the user
+    echo_only = [said[f] for f in range(second, int(user_at * RATE) // FRAME) if 10 * np.log10(np.mean(mic[f * FRAME : (f + 1) * FRAME] ** 2)) > -45]
+    assert echo_only and sum(echo_only) <= len(echo_only) // 20, f"{sum(echo_only)} of {len(echo_only)} echo frames taken for a voice"
+    onset = int(user_at * RATE) + speech_extent(read_audio(SPEECH / USER))[0]
+    assert any(said[onset // FRAME : onset // FRAME + 5])
 
 
 @pytest.mark.parametrize("handed_early_ms", [20, 500])

@@ -53,6 +53,7 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
 
         echo = EchoCanceller(speaker.rate, place=speaker.position_of)
         speaker.on_played = echo.played
+        agent.near_end = echo.near_end  # its own echo must not pause the agent
 
     async def metered() -> AsyncIterator[tuple[int, np.ndarray]]:
         async for position, frame in mic.frames():

@@ -56,6 +56,7 @@ MOVED = SAMPLE_RATE * 15 // 1000  # the stream has moved when the clocks put its
 MOVE_AFTER = 9  # blocks (of 20 ms) the clocks must agree over
 LEARN_WINDOWS = 16  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
 MUTE_TAIL = SAMPLE_RATE * 3 // 10  # while learning: how long after the agent's voice its echo may still come
+NEAR_END_DB = -15.0  # the APM kept this much of the capture or more: a voice in the room, not the agent's echo
 SETTLE_MEASUREMENTS = 4  # of the path (one per 250 ms of the agent speaking) before the APM has settled on it
 
 
@@ -145,6 +146,7 @@ class EchoCanceller:
         self._margin = margin_ms * SAMPLE_RATE // 1000
         self._carry = np.zeros(0, np.float32)  # reference read but short of a whole 10 ms
         self._echo_until = 0  # microphone position up to which an echo of what was fed may come
+        self._kept_db: deque[float] = deque(maxlen=3)  # output level minus capture level, last 60 ms
 
     def played(self, block: np.ndarray, first: int = 0) -> None:
         """What the speaker just played from its output sample `first` on (called from its audio thread)."""
@@ -179,7 +181,19 @@ class EchoCanceller:
             out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
             if self.learning and position + i < self._echo_until:
                 out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
+        self._kept_db.append(_energy_db(out) - _energy_db(frame))
         return out
+
+    def near_end(self) -> bool:
+        """Is the sound at the microphone now someone in the room rather than the agent's own echo?
+
+        The APM takes 25-45 dB off an echo it has converged on, and leaves a voice
+        in the room nearly whole (within 12 dB at the onsets of the room's
+        cut-ins), so what it kept of the last 60 ms tells them apart. An echo
+        it lets through (misaligned for a moment) is kept too: then this says
+        yes, and barge-in's own checks remain.
+        """
+        return max(self._kept_db, default=0.0) >= NEAR_END_DB
 
     @property
     def learning(self) -> bool:
@@ -209,3 +223,7 @@ class EchoCanceller:
             at = self._place(first) if self._place is not None else capture_at
             self._track.write(at, samples)
             self.path.played(samples, at - self._origin)
+
+
+def _energy_db(audio: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-12))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 import numpy as np
@@ -94,6 +94,7 @@ class Agent:
         self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in, or none
         self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
         self._pause_confirm = pause_confirmer(self.cfg.bargein)  # a voice, not a cough, pauses the agent
+        self.near_end: Callable[[], bool] = lambda: True  # the sound is not the agent's echo (live: the canceller says)
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -323,7 +324,7 @@ class Agent:
             return []
         sound = detector.sounding(now, self._pause_frames, PAUSE_QUIET)
         if reply.paused is None and sound and self.sink.playing() and any(p.start < now for p in reply.spoken):
-            if self._pause_confirm.confirms(detector.sound_start or 0, now):
+            if self._pause_confirm.confirms(detector.sound_start or 0, now) and self.near_end():
                 reply.pause(self.sink.stop())
                 log.info("reply %d paused at %d: a voice over it", reply.id, reply.paused_at)
                 if not reply.paused and reply.recorded and not any(r.busy for r in self._reply_routes[1:]):
