@@ -125,3 +125,11 @@ def test_the_config_chooses_the_confirmer() -> None:
     assert isinstance(none, NoConfirmation) and none.confirms(0, 320)
     with pytest.raises(ConfigError, match="confirm must be"):
         BargeInConfig(confirm="whisper")
+
+
+def test_the_config_chooses_what_pauses_the_agent() -> None:
+    assert isinstance(pause_confirmer(BargeInConfig()), SpeechConfirmer)
+    for cfg in (BargeInConfig(pause_for="sound"), BargeInConfig(confirm="none")):
+        assert isinstance(pause_confirmer(cfg), NoConfirmation)
+    with pytest.raises(ConfigError, match="pause_for must be"):
+        BargeInConfig(pause_for="music")

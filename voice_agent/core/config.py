@@ -115,6 +115,9 @@ class BargeInConfig:
     # This much sound over the agent's voice pauses it at once, while the cut is decided; if the
     # sound ends without cutting it off, it goes on from where it paused (0: no pause).
     pause_ms: int = 60
+    # "voice": only a sound Silero hears as speech pauses it (a cough or a knock does not; ~100 ms
+    # later in the room); "sound": any (the quickest stop; coughs and knocks pause it too).
+    pause_for: str = "voice"
     continue_ms: int = 700  # speech this soon after the reply became audible continues the user's turn
     resume: str = "repeat"  # after a false interruption: "repeat" the cut sentence, or "continue"
     # "silero": an audible reply is cut only once Silero VAD also hears confirm_ms of speech in the
@@ -125,6 +128,8 @@ class BargeInConfig:
     def __post_init__(self) -> None:
         if self.confirm not in ("silero", "none"):
             raise ConfigError(f"[bargein] confirm must be 'silero' or 'none', not {self.confirm!r}")
+        if self.pause_for not in ("voice", "sound"):
+            raise ConfigError(f"[bargein] pause_for must be 'voice' or 'sound', not {self.pause_for!r}")
 
 
 @dataclass

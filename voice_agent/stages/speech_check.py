@@ -129,11 +129,13 @@ def speech_confirmer(cfg: BargeInConfig) -> SpeechConfirmer | NoConfirmation:
 
 
 def pause_confirmer(cfg: BargeInConfig) -> SpeechConfirmer | NoConfirmation:
-    """What a sound needs to pause the agent: one Silero window at 0.3, or nothing with `confirm = "none"`.
+    """What a sound needs to pause the agent: one Silero window at 0.3 (`pause_for = "voice"`), or
+    nothing (`pause_for = "sound"`, or no Silero at all: `confirm = "none"`).
 
     In the room, with the agent's echo under the user's first words, Silero
     passed 0.5 120-160 ms later than 0.3 (scripts/measure_live.py recordings);
     the real noises of tests/speech/noises that pass 0.3 pass 0.5 too
     (breathing, instrument notes): the others peak at 0.2.
     """
-    return SpeechConfirmer(WINDOW * 1000 // SAMPLE_RATE, threshold=0.3) if cfg.confirm == "silero" else NoConfirmation()
+    voice = cfg.pause_for == "voice" and cfg.confirm == "silero"
+    return SpeechConfirmer(WINDOW * 1000 // SAMPLE_RATE, threshold=0.3) if voice else NoConfirmation()
