@@ -56,6 +56,7 @@ MOVED = SAMPLE_RATE * 15 // 1000  # the stream has moved when the clocks put its
 MOVE_AFTER = 9  # blocks (of 20 ms) the clocks must agree over
 LEARN_WINDOWS = 16  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
 MUTE_TAIL = SAMPLE_RATE * 3 // 10  # while learning: how long after the agent's voice its echo may still come
+TAIL_MARGIN = SAMPLE_RATE * 50 // 1000  # the room's reverberation and the APM's frames, past the path's lag
 NEAR_END_DB = -15.0  # the APM kept this much of the capture or more: a voice in the room, not the agent's echo
 SETTLE_MEASUREMENTS = 4  # of the path (one per 250 ms of the agent speaking) before the APM has settled on it
 
@@ -183,6 +184,10 @@ class EchoCanceller:
                 out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         self._kept_db.append(_energy_db(out) - _energy_db(frame))
         return out
+
+    def tail(self) -> int:
+        """Samples after a sound stops at the speaker that its echo still reaches the microphone."""
+        return (self.path.lag or 0) + TAIL_MARGIN
 
     def near_end(self) -> bool:
         """Is the sound at the microphone now someone in the room rather than the agent's own echo?

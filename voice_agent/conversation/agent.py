@@ -95,6 +95,7 @@ class Agent:
         self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
         self._pause_confirm = pause_confirmer(self.cfg.bargein)  # a voice, not a cough, pauses the agent
         self.near_end: Callable[[], bool] = lambda: True  # the sound is not the agent's echo (live: the canceller says)
+        self.echo_tail: Callable[[], int] = lambda: 0  # how long the agent's echo goes on after its voice (live)
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -317,8 +318,7 @@ class Agent:
     # --- barge-in ---------------------------------------------------------------
 
     def _pause_or_go_on(self, now: int) -> list[AgentSpeechSent]:
-        """Silent at the first voice over the agent's (Silero hears speech in it), while barge-in decides
-        (it waits for `min_speech_ms`, so a short "mm" does not cut the reply); on once it is quiet."""
+        """Silent at the first voice over the agent's, while barge-in decides; on once it is quiet."""
         reply, detector = self.reply, self._vad.detector if self._vad else None
         if reply is None or detector is None or reply.gated or not self._pause_frames:
             return []
@@ -342,7 +342,9 @@ class Agent:
         if self.reply.recorded and not (sounding or any(r.busy for r in self._reply_routes[1:])):
             return None  # it has all played; the llm route is busy with the next turn's words, not with it
         audible = any(p.start < now for p in self.reply.spoken)
-        voiced = (self._vad.detector.voiced_until if self._vad else now) - self._speech_start
+        since = self._speech_start  # paused: its echo still coming is not the user (live mode)
+        since = max(since, self.reply.paused_at + self.echo_tail()) if self.reply.paused is not None else since
+        voiced = (self._vad.detector.voiced_until if self._vad else now) - since
         heard = not audible or self._confirm.confirms(self._speech_start, now)  # as frames come: ready in time
         if audible and (voiced < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000 or not heard):
             return None  # maybe a cough: speech (not time) since its onset decides, and Silero hears words
