@@ -93,6 +93,7 @@ class Agent:
         self._vad: Vad | None = None
         self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in, or none
         self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
+        self._continue = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
         self._pause_confirm = pause_confirmer(self.cfg.bargein)  # a voice, not a cough, pauses the agent
         self.near_end: Callable[[], bool] = lambda: True  # the sound is not the agent's echo (live: the canceller says)
         self.echo_tail: Callable[[], int] = lambda: 0  # how long the agent's echo goes on after its voice (live)
@@ -323,15 +324,15 @@ class Agent:
         if reply is None or detector is None or reply.gated or not self._pause_frames:
             return []
         sound = detector.sounding(now, self._pause_frames, PAUSE_QUIET)
-        if reply.paused is None and sound and self.sink.playing() and any(p.start < now for p in reply.spoken):
+        # Not in the first `continue_ms` of its voice (or of going on): a canceller lets onsets through.
+        voice_for = now - max(now if reply.first_audible is None else reply.first_audible, reply.went_on_at)
+        if reply.paused is None and sound and self.sink.playing() and voice_for >= self._continue:
             if self._pause_confirm.confirms(detector.sound_start or 0, now) and self.near_end():
-                reply.pause(self.sink.stop())
+                reply.pause(self.sink.stop(), ended=reply.recorded and not any(r.busy for r in self._reply_routes[1:]))
                 log.info("reply %d paused at %d: a voice over it", reply.id, reply.paused_at)
-                if not reply.paused and reply.recorded and not any(r.busy for r in self._reply_routes[1:]):
-                    reply.go_on()  # all of it had been handed over: nothing is held, it just ends
         elif reply.paused is not None and sound is False:
             log.info("reply %d goes on: the sound did not cut it off", reply.id)
-            return [sent for sent in map(self._play, reply.go_on()) if sent is not None]
+            return [sent for sent in map(self._play, reply.go_on(now)) if sent is not None]
         return []
 
     def _check_bargein(self, now: int) -> Interruption | None:
@@ -342,8 +343,8 @@ class Agent:
         if self.reply.recorded and not (sounding or any(r.busy for r in self._reply_routes[1:])):
             return None  # it has all played; the llm route is busy with the next turn's words, not with it
         audible = any(p.start < now for p in self.reply.spoken)
-        since = self._speech_start  # paused: its echo still coming is not the user (live mode)
-        since = max(since, self.reply.paused_at + self.echo_tail()) if self.reply.paused is not None else since
+        tail = self.reply.paused_at + self.echo_tail() if self.reply.paused is not None else 0  # its echo, not the user
+        since = max(self._speech_start, tail)
         voiced = (self._vad.detector.voiced_until if self._vad else now) - since
         heard = not audible or self._confirm.confirms(self._speech_start, now)  # as frames come: ready in time
         if audible and (voiced < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000 or not heard):
@@ -355,8 +356,7 @@ class Agent:
         assert reply is not None
         stopped_at = reply.paused_at if reply.paused is not None else self.sink.stop()
         heard = heard_text(reply.spoken, stopped_at) if audible else ""
-        window = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
-        if reply.user_text and (not audible or goes_on(speech_start, reply.first_audible, window)):
+        if reply.user_text and (not audible or goes_on(speech_start, reply.first_audible, self._continue)):
             # They were still talking: the fragment and its reply are no turn of their own.
             self.history.drop_last_user()
             self._utterance.unanswered(reply.user_text)

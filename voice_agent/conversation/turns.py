@@ -124,6 +124,7 @@ class ReplyState:
     onset_hold: bool = False  # held because a sound began as its first audio came (the user going on?)
     paused: list[AudioChunk] | None = None  # audible, then paused at a sound over it: the audio still to play
     paused_at: int = 0  # where its sound stopped, on the input clock
+    went_on_at: int = 0  # where it last went on after a pause
     committed: asyncio.Event = field(default_factory=asyncio.Event)  # tools run only once it is
     tool_mark: int = 0  # where in `text` the words after the last tool round begin
     tool_sentences: int = 0  # sentences before the last tool round: its history message holds them
@@ -141,14 +142,17 @@ class ReplyState:
         since_tools = [s for s in self.spoken if s.sentence_index >= self.tool_sentences]
         return f"{self.heard_before} {heard_text(since_tools, stop_at)}".strip()
 
-    def pause(self, stop_at: int) -> None:
-        """Its sound stopped at `stop_at`: what played is what was heard, the rest waits to go on."""
+    def pause(self, stop_at: int, ended: bool = False) -> None:
+        """Its sound stopped at `stop_at`: what played is what was heard, the rest waits to go on.
+        `ended`: no more audio is coming; if none is left either, it is simply over, not paused."""
         self.paused_at = stop_at
         self.spoken, self.paused = split_at(self.spoken, stop_at)
+        if ended and not self.paused:
+            self.paused = None
 
-    def go_on(self) -> list[AudioChunk]:
+    def go_on(self, now: int) -> list[AudioChunk]:
         """The audio to play after a pause, from where it stopped."""
-        held, self.paused = self.paused or [], None
+        held, self.paused, self.went_on_at = self.paused or [], None, now
         return held
 
     @property
