@@ -15,7 +15,14 @@ from conftest import SPEECH
 from voice_agent.audio.source import read_audio
 from voice_agent.core.config import BargeInConfig, ConfigError
 from voice_agent.measure.judge import speech_extent
-from voice_agent.stages.speech_check import NoConfirmation, SpeechConfirmer, pause_confirmer, speech_confirmer, voiced_ms
+from voice_agent.stages.speech_check import (
+    NoConfirmation,
+    RecentAudio,
+    SpeechConfirmer,
+    pause_confirmer,
+    speech_confirmer,
+    voiced_ms,
+)
 
 FRAME = 320
 NOISES = SPEECH / "noises"
@@ -96,7 +103,7 @@ def test_breathing_is_near_the_line() -> None:
 
 def test_run_frame_by_frame_it_agrees_with_the_whole_clip_call() -> None:
     audio = read_audio(SPEECH / "ps_goforward.wav")
-    confirmer = SpeechConfirmer(min_speech_ms=10**6, keep_s=len(audio) / 16000 + 1)
+    confirmer = SpeechConfirmer(min_speech_ms=10**6, recent=RecentAudio(keep_s=len(audio) / 16000 + 1))
     first_confirmed(confirmer, audio)
     assert confirmer.speech_ms() == voiced_ms(audio[: len(audio) // 512 * 512]) > 0
 
@@ -111,7 +118,7 @@ def test_a_new_start_is_judged_afresh() -> None:
 
 def test_asked_late_it_judges_the_audio_it_kept() -> None:
     speech = read_audio(SPEECH / "ps_cards_005.wav")  # longer than the 1 s kept
-    confirmer = SpeechConfirmer(keep_s=1.0)
+    confirmer = SpeechConfirmer(recent=RecentAudio(keep_s=1.0))
     assert not confirmer.confirms(0, 0)
     n = len(speech) // FRAME * FRAME
     for position in range(0, n, FRAME):

@@ -26,7 +26,6 @@ from ..conversation.agent import Parts
 from ..conversation.metrics import summary
 from ..core.config import Config
 from ..core.events import SAMPLE_RATE, UserStartedSpeaking, UserStoppedSpeaking
-from ..core.timeline import Placed
 from ..measure import judge
 from ..stages.speech_check import SpeechConfirmer
 from ..stages.vad import Vad
@@ -44,10 +43,7 @@ def stopped(run: OverReply) -> bool:
     """
     placed = run.sink.placed
     after = {p.chunk.response_id for p in placed if p.end > run.placed}
-    last: dict[int, Placed] = {}
-    for p in placed:
-        if p.chunk.response_id not in last or p.start >= last[p.chunk.response_id].start:
-            last[p.chunk.response_id] = p
+    last = {p.chunk.response_id: p for p in sorted(placed, key=lambda p: p.start)}  # each reply's last piece
     return len(after) > 1 or any(p.planned_end > p.end for p in last.values())
 
 
@@ -58,7 +54,7 @@ def paused_ms(run: OverReply) -> float:
     for cut, after in itertools.pairwise(placed):
         if cut.planned_end > cut.end and after.chunk.response_id == cut.chunk.response_id:
             gaps.append(after.start - cut.end)
-    return max(gaps) / 16
+    return max(gaps) * 1000 / SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from ..conversation.progress import ProgressTracker
 from ..conversation.session_log import MetricsLog
 from ..conversation.transcript import open_history
 from ..core.config import Config
-from ..stages.vad import Vad, level_db
+from ..core.level import level_db
+from ..stages.vad import Vad
 from .ui import View
 
 log = logging.getLogger(__name__)

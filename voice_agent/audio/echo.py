@@ -47,6 +47,7 @@ import numpy as np
 import soxr
 
 from ..core.events import SAMPLE_RATE
+from ..core.level import level_db
 from .echo_delay import EchoPath
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,7 @@ class EchoCanceller:
             out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
             if self.learning and position + i < self._echo_until:
                 out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
-        self._kept_db.append(_energy_db(out) - _energy_db(frame))
+        self._kept_db.append(level_db(out) - level_db(frame))
         return out
 
     def tail(self) -> int:
@@ -228,7 +229,3 @@ class EchoCanceller:
             at = self._place(first) if self._place is not None else capture_at
             self._track.write(at, samples)
             self.path.played(samples, at - self._origin)
-
-
-def _energy_db(audio: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-12))

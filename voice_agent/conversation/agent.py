@@ -94,7 +94,7 @@ class Agent:
         self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in, or none
         self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
         self._continue = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
-        self._pause_confirm = pause_confirmer(self.cfg.bargein)  # a voice, not a cough, pauses the agent
+        self._pause_confirm = pause_confirmer(self.cfg.bargein, beside=self._confirm)  # a voice, not a cough, pauses it
         self.near_end: Callable[[], bool] = lambda: True  # the sound is not the agent's echo (live: the canceller says)
         self.echo_tail: Callable[[], int] = lambda: 0  # how long the agent's echo goes on after its voice (live)
         self._wire(self.bus)
@@ -324,10 +324,10 @@ class Agent:
         if reply is None or detector is None or reply.gated or not self._pause_frames:
             return []
         sound = detector.sounding(now, self._pause_frames, PAUSE_QUIET)
-        # Not in the first `continue_ms` of its voice (or of going on): a canceller lets onsets through.
-        voice_for = now - max(now if reply.first_audible is None else reply.first_audible, reply.went_on_at)
-        if reply.paused is None and sound and self.sink.playing() and voice_for >= self._continue:
-            if self._pause_confirm.confirms(detector.sound_start or 0, now) and self.near_end():
+        if reply.paused is None and sound and self.sink.playing():
+            # Not in the first `continue_ms` of its voice (or of going on): a canceller lets onsets through.
+            voice_for = now - max(now if reply.first_audible is None else reply.first_audible, reply.went_on_at)
+            if voice_for >= self._continue and self._pause_confirm.confirms(detector.sound_start or 0, now) and self.near_end():
                 reply.pause(self.sink.stop(), ended=reply.recorded and not any(r.busy for r in self._reply_routes[1:]))
                 log.info("reply %d paused at %d: a voice over it", reply.id, reply.paused_at)
         elif reply.paused is not None and sound is False:
@@ -388,8 +388,7 @@ class Agent:
         async for position, frame in source.frames():
             for event in vad.process(position, frame):
                 await self.bus.publish(event)
-            self._confirm.feed(position, frame)
-            self._pause_confirm.feed(position, frame)
+            self._confirm.feed(position, frame)  # the pause's confirmer reads the same audio
             for event in [*self._settle_onset(), *self._pause_or_go_on(position + len(frame))]:
                 await self.bus.publish(event)
             interruption = self._check_bargein(position + len(frame))

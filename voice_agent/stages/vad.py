@@ -25,6 +25,7 @@ from ..core.events import (
     UserStartedSpeaking,
     UserStoppedSpeaking,
 )
+from ..core.level import level_db
 
 VadEvent = UserStartedSpeaking | UserStoppedSpeaking | UserPaused | UserResumed
 
@@ -171,10 +172,6 @@ class TurnDetector:
         start, end, audio = self._turn_audio()
         self.reset()
         return UserStoppedSpeaking(start=start, end=end, decided_at=decided_at, audio=audio)
-
-
-def level_db(frame: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(np.square(frame, dtype=np.float64)) + 1e-12))
 
 
 class NoiseFloor:
