@@ -8,6 +8,7 @@ from voice_agent.conversation.progress import ProgressTracker, RateLimiter
 from voice_agent.core.events import (
     AgentSpeechSent,
     Interruption,
+    ReplyPaused,
     ResponseDone,
     SentenceChunk,
     TextChunk,
@@ -70,3 +71,18 @@ def test_the_final_record_counts_what_played_and_what_was_cut() -> None:
     tracker.observe(TextChunk(2, "Hi."))
     tracker.close()
     assert out[-1]["response_id"] == 2 and out[-1]["final"] and out[-1]["chars"] == 3
+
+
+def test_a_reply_that_paused_and_went_on_counts_each_sample_once() -> None:
+    clock, wall = FrameClock(), Wall()
+    out: list[dict[str, Any]] = []
+    tracker = ProgressTracker(clock, out.append, interval_s=0.25, now=wall)
+    for e in [SentenceChunk(1, "One.", 0), SentenceChunk(1, "Two.", 1),
+              AgentSpeechSent(1, "One.", 0, 8000), AgentSpeechSent(1, "Two.", 8000, 24_000),
+              ReplyPaused(1, silenced_at=12_000),  # a voice over "Two." at 0.75 s ...
+              AgentSpeechSent(1, "Two.", 16_000, 28_000)]:  # ... and 0.25 s later its unheard 0.75 s plays
+        tracker.observe(e)
+    clock.position = 40_000
+    tracker.close()
+    final = out[-1]
+    assert (final["sentences_spoken"], final["audio_s_played"], final["audio_s_sent"]) == (2, 1.5, 1.5)

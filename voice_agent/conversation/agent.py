@@ -39,6 +39,7 @@ from ..core.events import (
     Filler,
     Interruption,
     ResponseDone,
+    ReplyPaused,
     Resume,
     Say,
     SentenceChunk,
@@ -318,7 +319,7 @@ class Agent:
 
     # --- barge-in ---------------------------------------------------------------
 
-    def _pause_or_go_on(self, now: int) -> list[AgentSpeechSent]:
+    def _pause_or_go_on(self, now: int) -> list[AgentSpeechSent | ReplyPaused]:
         """Silent at the first voice over the agent's, while barge-in decides; on once it is quiet."""
         reply, detector = self.reply, self._vad.detector if self._vad else None
         if reply is None or detector is None or reply.gated or not self._pause_frames:
@@ -326,10 +327,10 @@ class Agent:
         sound = detector.sounding(now, self._pause_frames, PAUSE_QUIET)
         if reply.paused is None and sound and self.sink.playing():
             # Not in the first `continue_ms` of its voice (or of going on): a canceller lets onsets through.
-            voice_for = now - max(now if reply.first_audible is None else reply.first_audible, reply.went_on_at)
-            if voice_for >= self._continue and self._pause_confirm.confirms(detector.sound_start or 0, now) and self.near_end():
+            if reply.sounded_for(now) >= self._continue and self._pause_confirm.confirms(detector.sound_start or 0, now) and self.near_end():
                 reply.pause(self.sink.stop(), ended=reply.recorded and not any(r.busy for r in self._reply_routes[1:]))
                 log.info("reply %d paused at %d: a voice over it", reply.id, reply.paused_at)
+                return [ReplyPaused(reply.id, reply.paused_at)]
         elif reply.paused is not None and sound is False:
             log.info("reply %d goes on: the sound did not cut it off", reply.id)
             return [sent for sent in map(self._play, reply.go_on(now)) if sent is not None]

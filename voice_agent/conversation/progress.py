@@ -19,6 +19,7 @@ from ..core.events import (
     SAMPLE_RATE,
     AgentSpeechSent,
     Interruption,
+    ReplyPaused,
     ResponseDone,
     SentenceChunk,
     TextChunk,
@@ -62,6 +63,10 @@ class Progress:
         self.sentences_spoken = sum(1 for _, end, last in self._spans if last and end <= now)
         self.audio_s_sent = round(sum(end - start for start, end, _ in self._spans) / SAMPLE_RATE, 3)
 
+    def silenced_at(self, at: int) -> None:
+        """The reply paused at `at`: what was placed after it did not play (it is placed again if it goes on)."""
+        self._spans = [(start, min(end, at), last and end <= at) for start, end, last in self._spans if start < at]
+
     def record(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
@@ -79,6 +84,10 @@ class ProgressTracker:
             if self.current is not None and self.current.response_id == rid:
                 self.current.interrupted = True
                 self._finish(at=event.silenced_at)
+            return
+        if isinstance(event, ReplyPaused):
+            if self.current is not None and self.current.response_id == rid:
+                self.current.silenced_at(event.silenced_at)
             return
         if not isinstance(event, (TextChunk, SentenceChunk, AgentSpeechSent, ResponseDone)):
             return

@@ -158,3 +158,7 @@ class ReplyState:
     @property
     def first_audible(self) -> int | None:
         return min((p.start for p in self.spoken), default=None)
+
+    def sounded_for(self, now: int) -> int:
+        """How long its voice has sounded at `now` since it began, or since it last went on."""
+        return now - max(now if self.first_audible is None else self.first_audible, self.went_on_at)

@@ -149,6 +149,15 @@ class Interruption(Event):
 
 
 @dataclass(frozen=True)
+class ReplyPaused(Event):
+    """A voice over the agent: its reply fell silent at `silenced_at`, and what had not
+    been heard plays again (new `AgentSpeechSent`s) if the voice does not cut it off."""
+
+    response_id: int
+    silenced_at: int
+
+
+@dataclass(frozen=True)
 class CandidateCancelled(Event):
     """The user went on speaking: drop the speculative reply (nothing of it was played)."""
 
