@@ -170,3 +170,21 @@ def test_the_track_reads_on_in_order_and_gives_silence_for_what_the_ring_no_long
     assert (out[:200] == 1).all() and (out[200:] == 3).all()
     out = track.read(9400)  # more than the ring holds, unread for long: silence, every sample of it
     assert len(out) == 8000 and not out.any()
+
+
+def test_the_reference_moves_only_when_the_path_has_moved_past_what_the_apm_follows() -> None:
+    """The path is re-measured all the time and wanders by a few ms; each move of the reference
+    is an echo path change the APM must learn again at the next reply's first words."""
+    class Path:
+        lag = 0
+
+    aec = EchoCanceller(RATE, place=lambda n: n)
+    aec.path = Path()  # type: ignore[assignment]
+    ms = RATE // 1000
+    held = []
+    for lag_ms in [150, 157, 143, 150, 162, 195, 125, 125]:
+        aec.path.lag = lag_ms * ms
+        held.append(aec._held_back() // ms)
+    # 30 ms before the echo; held through a wander of -7..+12 ms; moved when the reference would
+    # come more than 70 ms before its echo (195) or less than 10 ms (125).
+    assert held == [120, 120, 120, 120, 120, 165, 95, 95]
