@@ -53,7 +53,11 @@ from .echo_delay import EchoPath
 log = logging.getLogger(__name__)
 
 TEN_MS = SAMPLE_RATE // 100
-MOVED = SAMPLE_RATE * 15 // 1000  # the stream has moved when the clocks put its blocks this far off
+# The stream has moved (an underrun, a restarted stream) when the clocks put its blocks this far
+# off. Smaller offsets are the clocks' own wander (15-17 ms seen between replies in the room), and
+# each move is an echo path change that the APM learns again only while the agent speaks: the
+# first words of the next replies came through. The measured path takes up what is left.
+MOVED = SAMPLE_RATE * 40 // 1000
 MOVE_AFTER = 9  # blocks (of 20 ms) the clocks must agree over
 LEARN_WINDOWS = 16  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
 MUTE_TAIL = SAMPLE_RATE * 3 // 10  # while learning: how long after the agent's voice its echo may still come
@@ -84,6 +88,7 @@ class ReferenceTrack:
             self._offsets.append(at - self._end)
             moved = int(np.median(self._offsets)) if len(self._offsets) == MOVE_AFTER else 0
             if abs(moved) >= MOVED:
+                log.info("the speaker's stream moved by %.0f ms: the echo reference follows it", moved * 1000 / SAMPLE_RATE)
                 self._offsets.clear()
                 at = self._end + moved
             else:
