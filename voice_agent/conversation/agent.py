@@ -38,8 +38,8 @@ from ..core.events import (
     ErrorEvent,
     Filler,
     Interruption,
-    ResponseDone,
     ReplyPaused,
+    ResponseDone,
     Resume,
     Say,
     SentenceChunk,
@@ -57,7 +57,7 @@ from ..stages.endpointing import end_of_turn_ms, hold_ms
 from ..stages.llm import ToolUse
 from ..stages.normalize import validate_sentence
 from ..stages.sentences import SentenceBuffer
-from ..stages.speech_check import pause_confirmer, speech_confirmer
+from ..stages.speech_check import confirmers
 from ..stages.tools import Toolbox
 from ..stages.vad import Vad
 from .bargein import Spoken, heard_text, unheard_text
@@ -92,10 +92,10 @@ class Agent:
         self._utterance = Utterance()  # words of the user's utterance not yet answered
         self._resume: Resume | None = None
         self._vad: Vad | None = None
-        self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in, or none
         self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
         self._continue = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
-        self._pause_confirm = pause_confirmer(self.cfg.bargein, beside=self._confirm)  # a voice, not a cough, pauses it
+        # Silero's word on a barge-in (or none), and on a sound that pauses it: a voice, not a cough.
+        self._confirm, self._pause_confirm = confirmers(self.cfg.bargein)
         self.near_end: Callable[[], bool] = lambda: True  # the sound is not the agent's echo (live: the canceller says)
         self.echo_tail: Callable[[], int] = lambda: 0  # how long the agent's echo goes on after its voice (live)
         self._wire(self.bus)

@@ -76,8 +76,8 @@ class RecentAudio:
 class SpeechConfirmer:
     """Silero over the audio since a start position, one window at a time, state carried between.
 
-    `feed` every input frame (cheap: `recent` keeps only the last seconds; a
-    confirmer made beside another shares its `recent`, fed once through either);
+    `feed` every input frame (`recent` keeps only the last seconds; two
+    confirmers may share one `recent`, fed once through either: `confirmers`);
     `confirms(start, now)` runs the model on the windows not yet seen between
     `start` and `now`, and says whether `min_speech_ms` of them were speech.
     It begins `WARM_UP` before `start`, where the input allows, without
@@ -137,15 +137,16 @@ class NoConfirmation:
         return True
 
 
-def speech_confirmer(cfg: BargeInConfig) -> SpeechConfirmer | NoConfirmation:
+def speech_confirmer(cfg: BargeInConfig, recent: RecentAudio | None = None) -> SpeechConfirmer | NoConfirmation:
     """The confirmer `[bargein] confirm` asks for (the config has checked the name)."""
-    return SpeechConfirmer(cfg.confirm_ms) if cfg.confirm == "silero" else NoConfirmation()
+    if cfg.confirm != "silero":
+        return NoConfirmation()
+    return SpeechConfirmer(cfg.confirm_ms, recent=recent or RecentAudio())
 
 
-def pause_confirmer(cfg: BargeInConfig, beside: SpeechConfirmer | NoConfirmation | None = None) -> SpeechConfirmer | NoConfirmation:
+def pause_confirmer(cfg: BargeInConfig, recent: RecentAudio | None = None) -> SpeechConfirmer | NoConfirmation:
     """What a sound needs to pause the agent: one Silero window at 0.3 (`pause_for = "voice"`), or
-    nothing (`pause_for = "sound"`, or no Silero at all: `confirm = "none"`). `beside`: the cut's
-    confirmer, whose audio it reads (feed that one only).
+    nothing (`pause_for = "sound"`, or no Silero at all: `confirm = "none"`).
 
     In a room recording with the agent's echo under the user's first words,
     Silero passed 0.3 100-160 ms sooner than 0.5 on some cut-ins; on clean
@@ -154,5 +155,11 @@ def pause_confirmer(cfg: BargeInConfig, beside: SpeechConfirmer | NoConfirmation
     """
     if cfg.pause_for != "voice" or cfg.confirm != "silero":
         return NoConfirmation()
-    recent = beside.recent if isinstance(beside, SpeechConfirmer) else RecentAudio()
-    return SpeechConfirmer(WINDOW * 1000 // SAMPLE_RATE, threshold=0.3, recent=recent)
+    return SpeechConfirmer(WINDOW * 1000 // SAMPLE_RATE, threshold=0.3, recent=recent or RecentAudio())
+
+
+def confirmers(cfg: BargeInConfig) -> tuple[SpeechConfirmer | NoConfirmation, SpeechConfirmer | NoConfirmation]:
+    """The cut's confirmer and the pause's, reading one copy of the input: feed the cut's only
+    (the pause's has one only when the cut's does)."""
+    recent = RecentAudio()
+    return speech_confirmer(cfg, recent), pause_confirmer(cfg, recent)
