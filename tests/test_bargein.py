@@ -8,6 +8,8 @@ reply holds nothing of the old one, and the history ends at a heard word.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from conftest import SPEECH
@@ -98,6 +100,19 @@ def test_split_at_keeps_every_word_once() -> None:
     assert rest[-1].last_in_sentence and not heard[0].audio.last_in_sentence
     assert split_at(spoken, 1000) == (spoken[:1], chunks[1:])  # between pieces: nothing is cut
     assert split_at(spoken, 2000) == (spoken, [])
+
+
+def test_a_cut_piece_is_credited_with_the_words_whose_audio_had_ended() -> None:
+    """With Piper's word ends, a long word or a pause does not skew the count as a share of the audio would."""
+    chunk = AudioChunk(1, np.zeros(1000, np.int16), 16000, "one two extraordinarily four", 0, word_ends=(100, 200, 900, 1000))
+    spoken = [Spoken(0, 2000, chunk.text, 0, chunk)]  # placed at twice its length: ends scale with it
+    assert heard_text(spoken, 1700) == "one two"  # a share of 0.85 would claim "extraordinarily" too
+    assert heard_text(spoken, 1800) == "one two extraordinarily"
+    heard, rest = split_at(spoken, 1700)
+    assert heard[0].audio.word_ends == (100, 200) and [c.word_ends for c in rest] == [(50, 150)]
+    assert rest[0].text == "extraordinarily four" and len(rest[0].samples) == 150
+    unknown = replace(chunk, word_ends=(1, 2))  # not one per word: the share decides
+    assert heard_text([Spoken(0, 1000, chunk.text, 0, unknown)], 850) == "one two extraordinarily"
 
 
 # --- scenarios ----------------------------------------------------------------------

@@ -216,6 +216,23 @@ def test_a_replys_first_audio_starts_at_its_first_word(tts: Synthesizer) -> None
     assert _loud(first.samples, 22050)[0] <= 2 and _loud(later.samples, 22050)[0] >= 3
 
 
+def test_piper_says_where_each_word_ends_as_whisper_hears_it(stt: Transcriber) -> None:
+    """The word ends that decide what a cut-off user heard agree with Whisper's word timings on the audio."""
+    tts16 = Synthesizer(TTSConfig(), MODELS_DIR, output_rate=16000)
+    text = "I heard what you said, and I can help you with that today if you would like me to."
+    speech = tts16.synthesize_words(text)
+    assert len(speech.word_ends) == len(text.split()) and list(speech.word_ends) == sorted(speech.word_ends)
+    assert speech.word_ends[-1] <= len(speech.samples)
+    segments, _ = stt.model.transcribe(speech.samples.astype(np.float32) / 32768, word_timestamps=True, language="en")
+    heard = [w for s in segments for w in s.words]
+    assert len(heard) == len(text.split()), [w.word for w in heard]  # word by word (tiny.en may mishear one)
+    off_ms = [abs(end / 16 - w.end * 1000) for end, w in zip(speech.word_ends, heard)]
+    print(f"\nPiper's word ends vs Whisper's: median {np.median(off_ms):.0f} ms, max {max(off_ms):.0f} ms")
+    assert np.median(off_ms) < 80 and max(off_ms) < 250  # Whisper's own timings are ~20 ms windows, and loose
+    # A text whose words are not Piper's words (a dash read as nothing) gets no word ends: shares are used.
+    assert tts16.synthesize_words("Wait — what is that?").word_ends == ()
+
+
 def test_tts_resamples_to_the_output_rate() -> None:
     tts48 = Synthesizer(TTSConfig(), MODELS_DIR, output_rate=48000)
     a = tts48.synthesize_sync("Hello there.")

@@ -189,6 +189,10 @@ class EchoCanceller:
             audio = self._frame(frame[i : i + TEN_MS])
             self._apm.process_stream(audio)
             out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
+            if self.path.coupling == 0.0:
+                # No echo (headphones, a muted speaker): the APM, still fed so that it stays in step
+                # should an echo come, only blurs the user's voice while the agent speaks.
+                out[i : i + TEN_MS] = frame[i : i + TEN_MS]
             if self.learning and position + i < self._echo_until:
                 out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         self._kept_db.append(level_db(out) - level_db(frame))

@@ -1,9 +1,11 @@
 """What the user heard of an interrupted reply, and what is left to say.
 
 Pure functions over where each piece of audio played on the input clock. A
-piece cut off part-way is credited with the share of its words proportional
-to the share of its audio that played, rounded down to a whole word: the
-history then never claims a word the user did not hear.
+piece cut off part-way is credited with the words whose audio had ended by
+the cut (Piper says where each word ends: `AudioChunk.word_ends`); without
+those, with the share of its words proportional to the share of its audio
+that played, rounded down to a whole word. The history then never claims a
+word the user did not hear.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def _words_heard(piece: Spoken, stop_at: int) -> int:
     if stop_at <= piece.start:
         return 0
     share = (stop_at - piece.start) / max(1, piece.end - piece.start)
+    audio = piece.audio
+    if audio is not None and len(audio.word_ends) == len(words):
+        played = share * len(audio.samples)
+        return sum(end <= played for end in audio.word_ends)
     return int(share * len(words))
 
 
@@ -88,7 +94,9 @@ def split_at(spoken: list[Spoken], stop_at: int) -> tuple[list[Spoken], list[Aud
         words, n = piece.text.split(), _words_heard(piece, stop_at)
         chunk = piece.audio
         cut = len(chunk.samples) * (stop_at - piece.start) // (piece.end - piece.start)
-        before = replace(chunk, samples=chunk.samples[:cut], text=" ".join(words[:n]), last_in_sentence=False)
+        ends = chunk.word_ends if len(chunk.word_ends) == len(words) else ()
+        before = replace(chunk, samples=chunk.samples[:cut], text=" ".join(words[:n]), last_in_sentence=False, word_ends=ends[:n])
         heard.append(replace(piece, end=stop_at, text=before.text, audio=before))
-        rest.append(replace(chunk, samples=chunk.samples[cut:], text=" ".join(words[n:])))
+        after = tuple(max(0, e - cut) for e in ends[n:])
+        rest.append(replace(chunk, samples=chunk.samples[cut:], text=" ".join(words[n:]), word_ends=after))
     return heard, rest

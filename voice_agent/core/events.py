@@ -105,6 +105,7 @@ class AudioChunk(AgentResponse):
     sentence_index: int = 0
     last_in_sentence: bool = True
     cached: bool = False  # came from the audio cache, not fresh synthesis
+    word_ends: tuple[int, ...] = ()  # sample in `samples` where each word of `text` ends; (): not known
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-
-import numpy as np
+from typing import Generic, Protocol, TypeVar
 
 Key = tuple[str, float | None, float, str]  # voice, length_scale, volume, text
+
+
+class Sized(Protocol):
+    @property
+    def nbytes(self) -> int: ...
+
+
+V = TypeVar("V", bound=Sized)  # the synthesized audio (tts.Speech), with its size
 
 
 @dataclass
@@ -26,13 +33,13 @@ class CacheStats:
         return round(self.hits / total, 3) if total else None
 
 
-class AudioCache:
+class AudioCache(Generic[V]):
     def __init__(self, max_bytes: int = 16 << 20, max_text_chars: int = 80) -> None:
         self.max_bytes = max_bytes
         self.max_text_chars = max_text_chars  # longer text rarely repeats: not worth the room
         self.stats = CacheStats()
-        self._entries: OrderedDict[Key, np.ndarray] = OrderedDict()
-        self._pinned: dict[Key, np.ndarray] = {}
+        self._entries: OrderedDict[Key, V] = OrderedDict()
+        self._pinned: dict[Key, V] = {}
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -42,7 +49,7 @@ class AudioCache:
     def nbytes(self) -> int:
         return self._bytes
 
-    def get(self, key: Key) -> np.ndarray | None:
+    def get(self, key: Key) -> V | None:
         audio = self._pinned.get(key)
         if audio is None:
             audio = self._entries.get(key)
@@ -54,7 +61,7 @@ class AudioCache:
             self.stats.hits += 1
         return audio
 
-    def put(self, key: Key, audio: np.ndarray, pinned: bool = False) -> None:
+    def put(self, key: Key, audio: V, pinned: bool = False) -> None:
         if pinned:
             self._pinned[key] = audio
             return

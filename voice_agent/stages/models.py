@@ -113,7 +113,7 @@ def load_piper(path: Path) -> Any:
     from piper import PiperVoice
 
     try:
-        return PiperVoice.load(str(path))
+        return PiperVoice.load(str(path), include_alignments=True)  # without onnx: a warning, no word timings
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise ModelError(f"the Piper voice at {path} could not be loaded: {_first_line(exc)}") from None
 

@@ -13,6 +13,8 @@ import re
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import soxr
@@ -45,6 +47,49 @@ def split_for_synthesis(text: str, max_words: int = 12) -> list[str]:
     return [p for p in pieces if p]
 
 
+BOUNDARIES = frozenset(" ^$_.,;:!?…—–-\"'()")  # Piper's phonemes between words: pause, start, end, punctuation
+
+
+def word_ends(chunks: list[Any]) -> tuple[int, ...]:
+    """Where each word of Piper's `chunks` ends, in samples of their joined audio; () without alignments.
+
+    Piper (with `include_alignments`) says how many samples each phoneme
+    took. A word is a run of phonemes between spaces and punctuation: it ends
+    where the pause or mark after it begins, so a word is never counted as
+    heard before all of it has played.
+    """
+    ends: list[int] = []
+    base = 0
+    for chunk in chunks:
+        if not chunk.phoneme_alignments:
+            return ()
+        at, in_word = base, False
+        for aligned in chunk.phoneme_alignments:
+            if aligned.phoneme in BOUNDARIES:
+                if in_word:
+                    ends.append(at)
+                in_word = False
+            else:
+                in_word = True
+            at += int(aligned.num_samples)
+        if in_word:
+            ends.append(at)
+        base += len(chunk.audio_float_array)
+    return tuple(ends)
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Synthesized audio (int16 mono, at the output rate) and where each word of its text ends in it."""
+
+    samples: np.ndarray
+    word_ends: tuple[int, ...] = ()  # one per word of the text; () when Piper's phonemes do not match its words
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.samples.nbytes)
+
+
 def trim_lead(audio: np.ndarray, rate: int, floor_db: float = -60.0, keep_ms: int = 10) -> np.ndarray:
     """`audio` (int16) without the silence Piper puts before the first word (40-60 ms), but `keep_ms`.
 
@@ -69,7 +114,7 @@ class Synthesizer:
         self.output_rate = output_rate
         self._syn = SynthesisConfig(length_scale=cfg.length_scale, volume=cfg.volume)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
-        self.cache = AudioCache()
+        self.cache: AudioCache[Speech] = AudioCache()
 
     def _key(self, text: str) -> Key:
         return (str(self.voice_path), self.cfg.length_scale, self.cfg.volume, text)
@@ -79,17 +124,25 @@ class Synthesizer:
         self.synthesize_sync("Hello.")
         for phrase in phrases:
             for piece in split_for_synthesis(phrase):
-                self.cache.put(self._key(piece), self.synthesize_sync(piece), pinned=True)
+                self.cache.put(self._key(piece), self.synthesize_words(piece), pinned=True)
 
     def synthesize_sync(self, text: str) -> np.ndarray:
         """int16 mono audio at the output rate; empty if nothing in `text` is speakable."""
-        parts = [c.audio_float_array for c in self.voice.synthesize(text, syn_config=self._syn)]
-        if not parts:
-            return np.zeros(0, np.int16)
-        audio = np.concatenate(parts)
+        return self.synthesize_words(text).samples
+
+    def synthesize_words(self, text: str) -> Speech:
+        """`synthesize_sync`, with where each word of `text` ends (when Piper's words are its words)."""
+        chunks = list(self.voice.synthesize(text, syn_config=self._syn, include_alignments=True))
+        if not chunks:
+            return Speech(np.zeros(0, np.int16))
+        audio = np.concatenate([c.audio_float_array for c in chunks])
+        ends = word_ends(chunks)
+        if len(ends) != len(text.split()):
+            ends = ()  # "3:30" or a dash read differently: credit words by their share of the audio
         if self.output_rate != self.voice_rate:
             audio = soxr.resample(audio, self.voice_rate, self.output_rate)
-        return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+            ends = tuple(e * self.output_rate // self.voice_rate for e in ends)
+        return Speech((np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16), ends)
 
     async def speak(self, text: str, response_id: int, sentence_index: int) -> AsyncIterator[AudioChunk]:
         """Audio for one sentence, piece by piece, each yielded as soon as it exists."""
@@ -97,16 +150,18 @@ class Synthesizer:
         pieces = split_for_synthesis(text)
         for i, piece in enumerate(pieces):
             key = self._key(piece)
-            audio = self.cache.get(key)
-            cached = audio is not None
-            if audio is None:
+            speech = self.cache.get(key)
+            cached = speech is not None
+            if speech is None:
                 t0 = time.perf_counter()
-                audio = await loop.run_in_executor(self._executor, self.synthesize_sync, piece)
+                speech = await loop.run_in_executor(self._executor, self.synthesize_words, piece)
                 log.debug("tts %.0f ms for %r", (time.perf_counter() - t0) * 1000, piece)
-                self.cache.put(key, audio)
+                self.cache.put(key, speech)
+            audio = speech.samples
             if sentence_index == 0 and i == 0:
                 audio = trim_lead(audio, self.output_rate)
             if len(audio):
+                cut = len(speech.samples) - len(audio)
                 yield AudioChunk(
                     response_id,
                     samples=audio,
@@ -115,6 +170,7 @@ class Synthesizer:
                     sentence_index=sentence_index,
                     last_in_sentence=i == len(pieces) - 1,
                     cached=cached,
+                    word_ends=tuple(max(0, e - cut) for e in speech.word_ends),
                 )
 
     def close(self) -> None:
