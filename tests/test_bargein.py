@@ -18,7 +18,7 @@ from timeline import Seen, converse, finished
 from voice_agent.audio.sink import TimelineSink
 from voice_agent.audio.source import Pause, Say, Step, Until, read_audio
 from voice_agent.conversation.agent import Agent
-from voice_agent.conversation.bargein import Spoken, heard_text, split_at, unheard_text
+from voice_agent.conversation.bargein import WORD_END_MARGIN_MS, Spoken, heard_text, split_at, unheard_text
 from voice_agent.conversation.history import INTERRUPTED_MARK
 from voice_agent.core.config import Config
 from voice_agent.core.events import (
@@ -104,15 +104,18 @@ def test_split_at_keeps_every_word_once() -> None:
 
 def test_a_cut_piece_is_credited_with_the_words_whose_audio_had_ended() -> None:
     """With Piper's word ends, a long word or a pause does not skew the count as a share of the audio would."""
-    chunk = AudioChunk(1, np.zeros(1000, np.int16), 16000, "one two extraordinarily four", 0, word_ends=(100, 200, 900, 1000))
-    spoken = [Spoken(0, 2000, chunk.text, 0, chunk)]  # placed at twice its length: ends scale with it
-    assert heard_text(spoken, 1700) == "one two"  # a share of 0.85 would claim "extraordinarily" too
-    assert heard_text(spoken, 1800) == "one two extraordinarily"
-    heard, rest = split_at(spoken, 1700)
-    assert heard[0].audio.word_ends == (100, 200) and [c.word_ends for c in rest] == [(50, 150)]
-    assert rest[0].text == "extraordinarily four" and len(rest[0].samples) == 150
+    ends = (4000, 8000, 20000, 24000)  # samples at 16 kHz: 1.5 s, its third word long
+    chunk = AudioChunk(1, np.zeros(24000, np.int16), 16000, "one two extraordinarily four", 0, word_ends=ends)
+    spoken = [Spoken(0, 48000, chunk.text, 0, chunk)]  # placed at twice its length: ends scale with it
+    margin = 2 * 16 * WORD_END_MARGIN_MS  # on the input clock, at this placement
+    assert heard_text(spoken, 2 * 20000) == "one two"  # a share of 0.83 would claim "extraordinarily" too
+    assert heard_text(spoken, 2 * 20000 + margin - 2) == "one two"  # its end played, not the margin after it
+    assert heard_text(spoken, 2 * 20000 + margin) == "one two extraordinarily"
+    heard, rest = split_at(spoken, 41000)
+    assert heard[0].audio.word_ends == (4000, 8000) and [c.word_ends for c in rest] == [(0, 3500)]
+    assert rest[0].text == "extraordinarily four" and len(rest[0].samples) == 3500
     unknown = replace(chunk, word_ends=(1, 2))  # not one per word: the share decides
-    assert heard_text([Spoken(0, 1000, chunk.text, 0, unknown)], 850) == "one two extraordinarily"
+    assert heard_text([Spoken(0, 24000, chunk.text, 0, unknown)], 20500) == "one two extraordinarily"
 
 
 # --- scenarios ----------------------------------------------------------------------

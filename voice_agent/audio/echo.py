@@ -143,6 +143,10 @@ class EchoCanceller:
         self._rtc = rtc
         self._apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=True, high_pass_filter=True)
         self._apm.set_stream_delay_ms(delay_ms)
+        # With no echo (see `process`) the microphone goes through this one: the same noise
+        # suppression and filter, no echo canceller. Run all along, so that switching to it
+        # changes nothing a listener (or the VAD's noise floor) would notice.
+        self._plain = rtc.AudioProcessingModule(echo_cancellation=False, noise_suppression=True, high_pass_filter=True)
         self._place = place
         self._lead = lead_ms * SAMPLE_RATE // 1000
         self._lock = threading.Lock()
@@ -186,13 +190,13 @@ class EchoCanceller:
             self._carry = reference[whole:]
             if reference[:whole].any():
                 self._echo_until = due + MUTE_TAIL
-            audio = self._frame(frame[i : i + TEN_MS])
+            audio, plain = self._frame(frame[i : i + TEN_MS]), self._frame(frame[i : i + TEN_MS])
             self._apm.process_stream(audio)
-            out[i : i + TEN_MS] = np.frombuffer(audio.data, dtype=np.int16).astype(np.float32) / 32768
-            if self.path.coupling == 0.0:
-                # No echo (headphones, a muted speaker): the APM, still fed so that it stays in step
-                # should an echo come, only blurs the user's voice while the agent speaks.
-                out[i : i + TEN_MS] = frame[i : i + TEN_MS]
+            self._plain.process_stream(plain)
+            # No echo (headphones, a muted speaker): the canceller, still fed so that it stays in step
+            # should an echo come, only blurs the user's voice while the agent speaks.
+            kept = plain if self.path.coupling == 0.0 else audio
+            out[i : i + TEN_MS] = np.frombuffer(kept.data, dtype=np.int16).astype(np.float32) / 32768
             if self.learning and position + i < self._echo_until:
                 out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         self._kept_db.append(level_db(out) - level_db(frame))

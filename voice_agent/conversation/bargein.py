@@ -15,6 +15,12 @@ from dataclasses import dataclass, field, replace
 from ..core.events import AudioChunk
 
 
+# A word counts as heard once this much more has played after its end: where the speaker stopped is
+# known from the devices' clocks to within tens of ms (a 200 ms sound server jitters most), and the
+# history must never claim a word that was cut off in its last sounds.
+WORD_END_MARGIN_MS = 50
+
+
 @dataclass(frozen=True)
 class Spoken:
     """One audio piece of the current reply, as placed on the input clock."""
@@ -35,7 +41,7 @@ def _words_heard(piece: Spoken, stop_at: int) -> int:
     share = (stop_at - piece.start) / max(1, piece.end - piece.start)
     audio = piece.audio
     if audio is not None and len(audio.word_ends) == len(words):
-        played = share * len(audio.samples)
+        played = share * len(audio.samples) - audio.sample_rate * WORD_END_MARGIN_MS // 1000
         return sum(end <= played for end in audio.word_ends)
     return int(share * len(words))
 

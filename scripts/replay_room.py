@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Where a barge-in's stop time goes: a room recording replayed through the live input path.
+
+`scripts/measure_live.py` records the microphone and the speaker on one clock.
+This replays such a recording frame by frame through what the agent runs on
+its microphone (the echo canceller fed with the speaker channel, the VAD, the
+pause's Silero check) and prints, for each cut-in (a recording of
+measure_live's CUT_INS found in the microphone track while the agent spoke),
+how long after the cut-in's first word each condition of the pause first held:
+
+- sound: 60 ms of voice-like sound over the agent (`TurnDetector.sounding`);
+- near: and the canceller kept enough of it to be a voice in the room (`near_end`);
+- silero: and one Silero window at `--threshold` (the pause's bar);
+- all: the pause decision; then the speaker's silence on the recording itself.
+
+The canceller starts cold here, as in a session, but its state is not the
+live one's: the figures explain the room's stop times, they are not them.
+
+    python scripts/replay_room.py out/room_echo-10dB_150ms.wav [--threshold 0.3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure_live import CUT_INS, SPEECH  # noqa: E402
+
+from voice_agent.audio.echo import EchoCanceller  # noqa: E402
+from voice_agent.audio.source import read_audio  # noqa: E402
+from voice_agent.core.config import Config  # noqa: E402
+from voice_agent.measure.judge import silent_from, speech_extent  # noqa: E402
+from voice_agent.stages.speech_check import RecentAudio, SpeechConfirmer  # noqa: E402
+from voice_agent.stages.vad import Vad  # noqa: E402
+
+RATE = 16000
+FRAME = 320
+PAUSE_FRAMES = 3  # [bargein] pause_ms = 60
+
+
+def replay(mic: np.ndarray, agent: np.ndarray, threshold: float) -> list[tuple[int, bool, bool, bool]]:
+    """Per 20 ms frame: (its end, sound, near_end, Silero's bar met)."""
+    vad, echo = Vad(Config().vad), EchoCanceller(RATE, place=lambda n: n)
+    recent = RecentAudio()
+    confirm = SpeechConfirmer(32, threshold=threshold, recent=recent)
+    rows = []
+    for p in range(0, len(mic) - FRAME, FRAME):
+        echo.played((agent[p : p + FRAME] * 32767).astype(np.int16), p)  # the speaker channel: as it played
+        out = echo.process(mic[p : p + FRAME], p)
+        vad.process(p, out)
+        recent.feed(p, out)
+        sound = vad.detector.sounding(p + FRAME, PAUSE_FRAMES, RATE // 5)
+        heard = bool(sound) and confirm.confirms(vad.detector.sound_start or 0, p + FRAME)
+        rows.append((p + FRAME, bool(sound), echo.near_end(), heard))
+    return rows
+
+
+def cut_ins(mic: np.ndarray, agent: np.ndarray) -> list[tuple[int, str]]:
+    """(first word, name) of each cut-in recording found in the microphone track while the agent spoke."""
+    energy = np.concatenate([[0.0], np.cumsum(mic.astype(np.float64) ** 2)])
+    found = []
+    for name in sorted(set(CUT_INS)):
+        clip = read_audio(SPEECH / name)
+        extent = speech_extent(clip)
+        n, length = len(mic) + len(clip), len(clip)
+        corr = np.fft.irfft(np.fft.rfft(mic, n) * np.conj(np.fft.rfft(clip, n)), n)[: len(mic) - length]
+        window = (energy[length:] - energy[:-length])[: len(corr)]
+        score = corr / (np.sqrt(window * float(clip @ clip)) + 1e-9)
+        score[window < 1e-5 * length] = 0  # digital silence correlates with anything
+        for _ in range(4):
+            k = int(np.argmax(score))
+            if extent is None or score[k] < 0.3:
+                break
+            onset = k + extent[0]
+            if np.sqrt(np.mean(agent[onset - RATE // 10 : onset] ** 2)) > 0.003:
+                found.append((onset, name))
+            score[max(0, k - RATE) : k + RATE] = 0
+    return sorted(found)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("recording", type=Path, help="a measure_live room recording (microphone, speaker)")
+    ap.add_argument("--threshold", type=float, default=0.3, help="the pause's Silero bar")
+    args = ap.parse_args()
+    audio, rate = sf.read(str(args.recording), dtype="float32")
+    if rate != RATE or audio.ndim != 2:
+        raise SystemExit(f"error: {args.recording} is not a 16 kHz two-channel room recording")
+    mic, agent = audio[:, 0].copy(), audio[:, 1].copy()
+    rows = replay(mic, agent, args.threshold)
+    for onset, name in cut_ins(mic, agent):
+
+        def first(held: int, onset: int = onset) -> int | None:
+            return next((round((r[0] - onset) / 16) for r in rows if r[0] > onset - RATE // 10 and all(r[1 : 1 + held])), None)
+
+        silent = silent_from(agent, onset)
+        stop = round((silent - onset) / 16) if silent is not None else None
+        print(f"{onset / RATE:7.2f} s {name:28} sound {first(1)}  near {first(2)}  silero (all) {first(3)}  | speaker silent {stop} ms")
+
+
+if __name__ == "__main__":
+    main()
