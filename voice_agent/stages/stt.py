@@ -25,7 +25,11 @@ class Recognition:
     seconds: float  # compute time
 
 
-PAD_S = 2.0  # silence after the utterance in the short window: room for Whisper to end cleanly
+# Zero features after the utterance in the short window: room for Whisper to end. (Zero features
+# are not silence to Whisper. Padding the audio with 4-8 s of silence instead loops less, 0-2
+# short-window redos in 53 recordings rather than 10, mean 314 -> 235-258 ms, but groups digit
+# strings, "293 40" for "two nine three four zero": WER 0.052 -> 0.059 on tests/speech + pauses.)
+PAD_S = 2.0
 SEGMENT_END_SLACK_S = 0.3
 
 
