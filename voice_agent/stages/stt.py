@@ -26,9 +26,9 @@ class Recognition:
 
 
 # Zero features after the utterance in the short window: room for Whisper to end. (Zero features
-# are not silence to Whisper. Padding the audio with 4-8 s of silence instead loops less, 0-2
-# short-window redos in 53 recordings rather than 10, mean 314 -> 235-258 ms, but groups digit
-# strings, "293 40" for "two nine three four zero": WER 0.052 -> 0.059 on tests/speech + pauses.)
+# are not silence to Whisper. Padding the audio with 4-8 s of silence instead loops less: 0-2
+# stock redos in 53 recordings rather than 10, p95 650 -> 400-429 ms; but it groups digit strings,
+# "293 40" for "two nine three four zero": WER 0.052 -> 0.059. python scripts/stt_padding.py)
 PAD_S = 2.0
 SEGMENT_END_SLACK_S = 0.3
 
@@ -76,11 +76,16 @@ class Transcriber:
             text = ""
         return Recognition(text=text, seconds=time.perf_counter() - t0)
 
-    def _short_window(self, audio: np.ndarray) -> tuple[str, str]:
-        """(text, doubt): a doubt ("no speech", "empty", "loop") means "redo it with the full window"."""
+    def _short_window(self, audio: np.ndarray, silence_s: float = 0.0) -> tuple[str, str]:
+        """(text, doubt): a doubt ("no speech", "empty", "loop") means "redo it with the full window".
+
+        `silence_s`: pad the audio with that much silence rather than the features with zeros
+        (scripts/stt_padding.py compares them)."""
         tok = self.tokenizer
-        features = self.model.feature_extractor(audio)
-        features = np.pad(features, ((0, 0), (0, int(PAD_S * 100))))
+        if silence_s:
+            features = self.model.feature_extractor(np.concatenate([audio, np.zeros(int(silence_s * 16000), np.float32)]))
+        else:
+            features = np.pad(self.model.feature_extractor(audio), ((0, 0), (0, int(PAD_S * 100))))
         encoded = self.model.encode(features)
         duration = len(audio) / 16000
         result = self.model.model.generate(
