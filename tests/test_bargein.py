@@ -18,7 +18,13 @@ from timeline import Seen, converse, finished
 from voice_agent.audio.sink import TimelineSink
 from voice_agent.audio.source import Pause, Say, Step, Until, read_audio
 from voice_agent.conversation.agent import Agent
-from voice_agent.conversation.bargein import WORD_END_MARGIN_MS, Spoken, heard_text, split_at, unheard_text
+from voice_agent.conversation.bargein import (
+    WORD_END_MARGIN_MS,
+    Spoken,
+    heard_text,
+    split_at,
+    unheard_text,
+)
 from voice_agent.conversation.history import INTERRUPTED_MARK
 from voice_agent.core.config import Config
 from voice_agent.core.events import (

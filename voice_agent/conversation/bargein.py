@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 
 from ..core.events import AudioChunk
 
-
 # A word counts as heard once this much more has played after its end: where the speaker stopped is
 # known from the devices' clocks to within tens of ms (a 200 ms sound server jitters most), and the
 # history must never claim a word that was cut off in its last sounds.
