@@ -10,8 +10,9 @@ how long after the cut-in's first word each condition of the pause first held:
 
 - sound: 60 ms of voice-like sound over the agent (`TurnDetector.sounding`);
 - near: and the canceller kept enough of it to be a voice in the room (`near_end`);
-- silero: and one Silero window at `--threshold` (the pause's bar);
-- all: the pause decision; then the speaker's silence on the recording itself.
+- silero (all): and one Silero window at `--threshold` (the pause's bar): the pause decision;
+
+then the speaker's silence on the recording itself.
 
 The canceller starts cold here, as in a session, but its state is not the
 live one's: the figures explain the room's stop times, they are not them.

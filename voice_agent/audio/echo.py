@@ -186,11 +186,12 @@ class EchoCanceller:
             reference = np.concatenate([self._carry, self._track.read(due)])
             whole = len(reference) // TEN_MS * TEN_MS
             for k in range(0, whole, TEN_MS):
-                self._apm.process_reverse_stream(self._frame(reference[k : k + TEN_MS]))
+                self._apm.process_reverse_stream(self._frame(self._pcm(reference[k : k + TEN_MS])))
             self._carry = reference[whole:]
             if reference[:whole].any():
                 self._echo_until = due + MUTE_TAIL
-            audio, plain = self._frame(frame[i : i + TEN_MS]), self._frame(frame[i : i + TEN_MS])
+            pcm = self._pcm(frame[i : i + TEN_MS])  # one conversion; each APM works on its own frame in place
+            audio, plain = self._frame(pcm), self._frame(pcm)
             self._apm.process_stream(audio)
             self._plain.process_stream(plain)
             # No echo (headphones, a muted speaker): the canceller, still fed so that it stays in step
@@ -245,9 +246,12 @@ class EchoCanceller:
         # Measured: the reference has just moved to its echo, and the APM needs a moment on it.
         return self.path.coupling > 0 and self.path.measurements < SETTLE_MEASUREMENTS
 
-    def _frame(self, samples: np.ndarray) -> object:
-        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-        return self._rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, len(pcm))
+    @staticmethod
+    def _pcm(samples: np.ndarray) -> bytes:
+        return (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
+
+    def _frame(self, pcm: bytes) -> object:
+        return self._rtc.AudioFrame(pcm, SAMPLE_RATE, 1, len(pcm) // 2)
 
     def _take_reference(self, capture_at: int) -> None:
         with self._lock:
