@@ -41,9 +41,11 @@ def configured(server: ScriptedLLM, confirm: str) -> Config:
     return replace(CFG, llm=llm, bargein=replace(CFG.bargein, confirm=confirm))
 
 
-@pytest.mark.parametrize("noise", ["applause", "dropped_object"])
-async def test_a_real_noise_cuts_the_agent_off_only_without_confirmation(models, noise: str) -> None:
-    """With confirmation the noise does not even pause the agent; without, it cuts it off."""
+# The dropped object reaches the pause's lower bar (0.15) after the agent's voice: it may pause
+# the agent for its length, never cut it off. Applause and a door closing do not even pause it.
+@pytest.mark.parametrize("noise, may_pause", [("applause", False), ("door_close", False), ("dropped_object", True)])
+async def test_a_real_noise_cuts_the_agent_off_only_without_confirmation(models, noise: str, may_pause: bool) -> None:
+    """With confirmation the noise does not cut the agent off; without, it does."""
     sound = read_audio(SPEECH / "noises" / f"{noise}.wav")
     verdicts = {}
     for confirm in ("none", "silero"):
@@ -54,7 +56,7 @@ async def test_a_real_noise_cuts_the_agent_off_only_without_confirmation(models,
             await llm.aclose()
     assert verdicts["none"] is not None and verdicts["none"].stopped
     assert verdicts["silero"] is not None and not verdicts["silero"].stopped
-    assert verdicts["silero"].paused_ms == 0
+    assert may_pause or verdicts["silero"].paused_ms == 0
 
 
 async def test_real_speech_still_cuts_the_agent_off_with_confirmation(models) -> None:

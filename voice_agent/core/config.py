@@ -119,6 +119,9 @@ class BargeInConfig:
     # "voice": only a sound Silero hears as speech pauses it (a cough or a knock does not; ~100 ms
     # later in the room); "sound": any (the quickest stop; coughs and knocks pause it too).
     pause_for: str = "voice"
+    # Silero's probability in one 32 ms window that counts as a voice for the pause. Through the
+    # echo canceller a soft first word scores 0.1-0.2 (room replay, README); a crash reaches 0.29.
+    pause_voice_threshold: float = 0.15
     continue_ms: int = 700  # speech this soon after the reply became audible continues the user's turn
     resume: str = "repeat"  # after a false interruption: "repeat" the cut sentence, or "continue"
     # "silero": an audible reply is cut only once Silero VAD also hears confirm_ms of speech in the
@@ -131,6 +134,8 @@ class BargeInConfig:
             raise ConfigError(f"[bargein] confirm must be 'silero' or 'none', not {self.confirm!r}")
         if self.pause_for not in ("voice", "sound"):
             raise ConfigError(f"[bargein] pause_for must be 'voice' or 'sound', not {self.pause_for!r}")
+        if not 0.0 < self.pause_voice_threshold < 1.0:
+            raise ConfigError(f"[bargein] pause_voice_threshold must be between 0 and 1, not {self.pause_voice_threshold}")
 
 
 @dataclass

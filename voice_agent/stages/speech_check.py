@@ -145,17 +145,17 @@ def speech_confirmer(cfg: BargeInConfig, recent: RecentAudio | None = None) -> S
 
 
 def pause_confirmer(cfg: BargeInConfig, recent: RecentAudio | None = None) -> SpeechConfirmer | NoConfirmation:
-    """What a sound needs to pause the agent: one Silero window at 0.3 (`pause_for = "voice"`), or
-    nothing (`pause_for = "sound"`, or no Silero at all: `confirm = "none"`).
+    """What a sound needs to pause the agent: one Silero window at `pause_voice_threshold` (0.15;
+    `pause_for = "voice"`), or nothing (`pause_for = "sound"`, or no Silero at all: `confirm = "none"`).
 
-    In a room recording with the agent's echo under the user's first words,
-    Silero passed 0.3 100-160 ms sooner than 0.5 on some cut-ins; on clean
-    speech the p90 onset was 80 ms at 0.3, 150 ms at 0.5. The price: some
-    noises reach 0.3 (tests/test_speech_check.py and README: a pause, not a cut).
+    The canceller takes the soft onset of a word down while the agent talks: in
+    room replays Silero gave a user's first windows 0.1-0.2 (0.26-0.41 clean),
+    so a bar at 0.5, then 0.3, paused 100-160 ms later. The price: some noises
+    reach it (tests/test_speech_check.py and README: a pause, not a cut).
     """
     if cfg.pause_for != "voice" or cfg.confirm != "silero":
         return NoConfirmation()
-    return SpeechConfirmer(WINDOW * 1000 // SAMPLE_RATE, threshold=0.3, recent=recent or RecentAudio())
+    return SpeechConfirmer(WINDOW * 1000 // SAMPLE_RATE, threshold=cfg.pause_voice_threshold, recent=recent or RecentAudio())
 
 
 def confirmers(cfg: BargeInConfig) -> tuple[SpeechConfirmer | NoConfirmation, SpeechConfirmer | NoConfirmation]:
