@@ -149,9 +149,10 @@ def pause_confirmer(cfg: BargeInConfig, recent: RecentAudio | None = None) -> Sp
     `pause_for = "voice"`), or nothing (`pause_for = "sound"`, or no Silero at all: `confirm = "none"`).
 
     The canceller takes the soft onset of a word down while the agent talks: in
-    room replays Silero gave a user's first windows 0.1-0.2 (0.26-0.41 clean),
-    so a bar at 0.5, then 0.3, paused 100-160 ms later. The price: some noises
-    reach it (tests/test_speech_check.py and README: a pause, not a cut).
+    room replays Silero gave a user's first windows 0.1-0.2 (0.26-0.41 clean):
+    a bar at 0.5 paused 100-160 ms later than one at 0.3 on some cut-ins, and
+    0.3 60-100 ms later than 0.15 on the slowest. The price: some noises reach
+    it (tests/test_speech_check.py and README: a pause, not a cut).
     """
     if cfg.pause_for != "voice" or cfg.confirm != "silero":
         return NoConfirmation()
