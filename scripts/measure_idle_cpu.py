@@ -38,7 +38,7 @@ async def measure(minutes: float) -> None:
                 room, "--model", "scripted", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"}
             ).start()
             try:
-                await agent.greeted(await agent.wait_for(r"\[listening", seconds=120))
+                await agent.wait_for(r"\[listening", seconds=120)
                 await asyncio.sleep(5)  # warm-up: let start-up work finish
                 assert agent.proc is not None
                 c0, t0 = cpu_seconds(agent.proc.pid), time.monotonic()

@@ -97,7 +97,7 @@ async def converse(args: argparse.Namespace, room: VirtualRoom, out: Path) -> tu
         agent = await AgentProcess(room, "--model", "scripted", "--log-level", "INFO", *extra, env=env).start()
         turns, cuts = [], []
         try:
-            at = await agent.greeted(await agent.wait_for(r"\[listening", seconds=180))  # the user waits for it
+            at = await agent.wait_for(r"\[listening", seconds=180)
             room.record_room(out)
             await asyncio.sleep(1.0)  # the recorder's own start-up, so the first turn is on the recording
             sample = lambda t: int((t - room.recording_started) * RATE)

@@ -13,9 +13,8 @@ import soundfile as sf
 from conftest import SPEECH
 from virtual_room import AgentProcess, VirtualRoom, volume_percent
 
-from voice_agent.app.live import LIVE_GREETING, with_greeting
 from voice_agent.conversation.transcript import load
-from voice_agent.core.config import AudioConfig, Config, STTConfig
+from voice_agent.core.config import STTConfig
 from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
 from voice_agent.measure.wer import normalize
 from voice_agent.stages.stt import Transcriber
@@ -41,17 +40,10 @@ def room() -> Iterator[VirtualRoom]:
 
 
 async def start_listening(room: VirtualRoom, server: ScriptedLLM, *args: str) -> tuple[AgentProcess, int]:
-    """`voice-agent` in the room against the scripted LLM, once it has greeted (as a user would wait)."""
+    """`voice-agent` in the room against the scripted LLM, once its microphone is live."""
     env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"}
     agent = await AgentProcess(room, "--model", "scripted", *args, env=env).start()
-    return agent, await agent.greeted(await agent.wait_for(r"\[listening", seconds=120))
-
-
-def test_live_mode_greets_on_laptop_speakers_unless_told_not_to() -> None:
-    assert with_greeting(Config()).greeting == LIVE_GREETING
-    assert with_greeting(Config(audio=AudioConfig(echo_cancellation=False))).greeting is None  # headphones
-    assert with_greeting(Config(greeting="")).greeting == ""
-    assert with_greeting(Config(greeting="Hi.")).greeting == "Hi."
+    return agent, await agent.wait_for(r"\[listening", seconds=120)
 
 
 def heard_words(path: Path) -> list[str]:
@@ -81,9 +73,10 @@ async def test_three_spoken_turns_get_spoken_answers(room: VirtualRoom, tmp_path
             server.when(keyword, reply)
         recording = tmp_path / "speaker.wav"
         metrics = tmp_path / "turns.jsonl"
-        agent, at = await start_listening(room, server, "--metrics", str(metrics))
+        agent, _ = await start_listening(room, server, "--metrics", str(metrics))
         try:
             room.record_speaker(recording)
+            at = 0
             for clip in ("ps_goforward.wav", "ps_cards_003.wav", "ps_forever_input_2.wav"):
                 await room.say(SPEECH / clip)
                 at = await agent.wait_for(r"^agent: ", at)
@@ -94,11 +87,9 @@ async def test_three_spoken_turns_get_spoken_answers(room: VirtualRoom, tmp_path
             await agent.kill()
     output = "\n".join(agent.lines)
     assert "Traceback" not in output
-    assert [l for l in agent.lines if l.startswith("agent: ")] == [f"agent: {r}" for r in (LIVE_GREETING, *REPLIES)]
-    # The last request carried the whole conversation so far, the greeting first.
-    messages = server.requests[-1]["messages"]
-    assert [m["role"] for m in messages] == ["system", "assistant", "user", "assistant", "user", "assistant", "user"]
-    assert messages[1]["content"] == LIVE_GREETING
+    assert [l for l in agent.lines if l.startswith("agent: ")] == [f"agent: {r}" for r in REPLIES]
+    # The last request carried the whole conversation so far.
+    assert [m["role"] for m in server.requests[-1]["messages"]] == ["system", "user", "assistant", "user", "assistant", "user"]
     heard = heard_words(recording)
     for reply in REPLIES:
         said = normalize(reply)
@@ -109,7 +100,7 @@ async def test_three_spoken_turns_get_spoken_answers(room: VirtualRoom, tmp_path
     assert len(turns) == 3 and all(t["response_latency_ms"] > 0 for t in turns)
     # Each reply's progress ends in a final record with everything it streamed and played.
     finals = [r for r in records if r["type"] == "progress" and r["final"] and r["audio_s_sent"]]  # not dropped speculation
-    assert [f["chars"] for f in finals] == [len(r) for r in (LIVE_GREETING, *REPLIES)]
+    assert [f["chars"] for f in finals] == [len(r) for r in REPLIES]
     for final in finals:
         assert final["streaming_done"] and final["sentences_spoken"] == final["sentences"] >= 1
         assert final["audio_s_played"] == pytest.approx(final["audio_s_sent"], abs=0.05) and final["audio_s_played"] > 0.5
@@ -149,8 +140,8 @@ async def test_a_device_that_stops_is_reported_and_the_conversation_goes_on(room
     assert "Traceback" not in "\n".join(agent.lines)
     # The conversation was kept: the second request carries the first exchange.
     second = server.requests[-1]["messages"]
-    assert [m["role"] for m in second] == ["system", "assistant", "user", "assistant", "user"]  # the greeting first
-    assert second[3]["content"] == (first_reply if isinstance(first_reply, str) else first_reply.text)
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
+    assert second[2]["content"] == (first_reply if isinstance(first_reply, str) else first_reply.text)
 
 
 @pytest.mark.xfail(
@@ -221,8 +212,6 @@ async def test_sigkill_mid_reply_loses_only_the_turn_in_progress(room: VirtualRo
             await agent.kill()
     assert agent.proc is not None and agent.proc.returncode == -9
     messages, unanswered = load(transcript)
-    assert messages[0] == {"role": "assistant", "content": LIVE_GREETING}
-    messages = messages[1:]
     # Every completed turn is there. The third reply had finished streaming (it was
     # being spoken), so it may be there too; nothing else is.
     assert [m["content"] for m in messages if m["role"] == "assistant"][:2] == REPLIES[:2]
@@ -246,7 +235,7 @@ async def test_after_a_cut_the_history_holds_what_the_speaker_played_with_a_larg
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k", "PULSE_LATENCY_MSEC": "200"}
         agent = await AgentProcess(room, "--model", "scripted", "--transcript", str(transcript), env=env).start()
         try:
-            at = await agent.greeted(await agent.wait_for(r"\[listening", seconds=120))
+            at = await agent.wait_for(r"\[listening", seconds=120)
             room.record_speaker(recording)
             await room.say(SPEECH / "ps_goforward.wav")
             at = await agent.wait_for(r"ms to first audio", at)
@@ -261,7 +250,7 @@ async def test_after_a_cut_the_history_holds_what_the_speaker_played_with_a_larg
         finally:
             await agent.kill()
     messages, _ = load(transcript)
-    credited = normalize(next(m["content"] for m in messages if m["role"] == "assistant" and m["content"] != LIVE_GREETING).split("[")[0])
+    credited = normalize(next(m["content"] for m in messages if m["role"] == "assistant").split("[")[0])
     played = [w for w in heard_words(recording) if w in normalize(LONG)]
     said = normalize(LONG)
     assert 0 < len(credited) < len(said), credited

@@ -41,7 +41,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
     p.add_argument("--system-prompt", help="the assistant's instructions")
     p.add_argument("--embedded", action="store_true", help="use the embedded demo LLM even if a server is configured")
-    p.add_argument("--greeting", metavar="TEXT", help='what the agent says when the session starts ("" for nothing; live mode greets by default)')
+    p.add_argument("--greeting", metavar="TEXT", help="what the agent says when the session starts")
     p.add_argument("--transcript", metavar="FILE.jsonl", help="append the conversation to FILE as it happens")
     p.add_argument("--resume", metavar="FILE.jsonl", help="continue the conversation in this transcript (and append to it)")
     p.add_argument(
@@ -124,7 +124,7 @@ def build_config(args: argparse.Namespace) -> Config:
         from ..conversation.node import load_node
 
         load_node(llm.node)  # a bad spec fails now, in one line, not after the models load
-    if args.greeting is not None:  # "" is no greeting at all
+    if args.greeting:
         cfg = replace(cfg, greeting=args.greeting)
     if getattr(args, "transcript", None) or getattr(args, "resume", None):
         cfg = replace(cfg, transcript=args.transcript or cfg.transcript, resume=args.resume or cfg.resume)
@@ -249,10 +249,10 @@ async def _live(args: argparse.Namespace, console: Console) -> int:
     from ..audio.microphone import MicClock
     from ..conversation.metrics import TurnRecorder
     from ..conversation.parts import build_parts, close_parts
-    from .live import run_live, with_greeting
+    from .live import run_live
     from .ui import View
 
-    cfg = with_greeting(build_config(args))
+    cfg = build_config(args)
     _check_resume(cfg)
     resolve_device(cfg.audio.input_device, "input")  # no device: say so before loading models
     resolve_device(cfg.audio.output_device, "output")

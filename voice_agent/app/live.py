@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +22,6 @@ from ..stages.vad import Vad
 from .ui import View
 
 log = logging.getLogger(__name__)
-
-LIVE_GREETING = "Hello! I'm listening. Go ahead whenever you're ready."
-
-
-def with_greeting(cfg: Config) -> Config:
-    """Live mode on laptop speakers greets unless told otherwise (`greeting = ""`, `--greeting ""`).
-
-    The echo canceller learns the room from the agent's own voice: until it has
-    measured the echo path and settled on it (~1.5 s of voice in the room), the
-    microphone is muted where an echo may come. Without a greeting those seconds
-    fall in the first reply, and a user cutting into it lost their words (in the
-    room grid, all four extra agent starts of a run came from that first cut-in:
-    the agent answered or resumed on its own echo). A greeting of about 3 s takes
-    them, before the user has anything to cut into.
-    """
-    if cfg.greeting is None and cfg.audio.echo_cancellation:
-        return replace(cfg, greeting=LIVE_GREETING)
-    return cfg
 
 
 async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | None = None) -> Agent:

@@ -159,9 +159,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
-    # Said when the session starts. None: live mode with echo cancellation says LIVE_GREETING
-    # (app/live.py: the canceller learns the room on it); "" says nothing.
-    greeting: str | None = None
+    greeting: str | None = None  # said when the session starts
     transcript: str | None = None  # append the conversation to this JSONL file
     resume: str | None = None  # continue the conversation in this transcript
     apology: str = "Sorry, I couldn't get an answer just now. Please try again."  # said when a turn fails

@@ -174,10 +174,6 @@ class AgentProcess:
                 self._new_line.clear()
                 await self._new_line.wait()
 
-    async def greeted(self, start: int = 0, seconds: float = 60) -> int:
-        """The line after live mode's greeting has played out (see app/live.py: with_greeting)."""
-        return await self.wait_for(r"\(done speaking\)", start, seconds) + 1
-
     async def interrupt(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(2)  # Ctrl-C
