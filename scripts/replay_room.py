@@ -17,13 +17,14 @@ then the speaker's silence on the recording itself.
 The canceller starts cold here, as in a session, but its state is not the
 live one's: the figures explain the room's stop times, they are not them.
 
-    python scripts/replay_room.py out/room_echo-10dB_150ms.wav [--threshold 0.3]
+    python scripts/replay_room.py out/room_echo-10dB_150ms.wav [--threshold 0.15]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,19 +37,20 @@ from voice_agent.audio.echo import EchoCanceller  # noqa: E402
 from voice_agent.audio.source import read_audio  # noqa: E402
 from voice_agent.core.config import Config  # noqa: E402
 from voice_agent.measure.judge import silent_from, speech_extent  # noqa: E402
-from voice_agent.stages.speech_check import RecentAudio, SpeechConfirmer  # noqa: E402
+from voice_agent.stages.speech_check import RecentAudio, pause_confirmer  # noqa: E402
 from voice_agent.stages.vad import Vad  # noqa: E402
 
 RATE = 16000
 FRAME = 320
-PAUSE_FRAMES = 3  # [bargein] pause_ms = 60
+CFG = Config()
+PAUSE_FRAMES = CFG.bargein.pause_ms * RATE // 1000 // FRAME
 
 
 def replay(mic: np.ndarray, agent: np.ndarray, threshold: float) -> list[tuple[int, bool, bool, bool]]:
     """Per 20 ms frame: (its end, sound, near_end, Silero's bar met)."""
-    vad, echo = Vad(Config().vad), EchoCanceller(RATE, place=lambda n: n)
+    vad, echo = Vad(CFG.vad), EchoCanceller(RATE, place=lambda n: n)
     recent = RecentAudio()
-    confirm = SpeechConfirmer(32, threshold=threshold, recent=recent)
+    confirm = pause_confirmer(replace(CFG.bargein, pause_voice_threshold=threshold), recent)
     rows = []
     for p in range(0, len(mic) - FRAME, FRAME):
         echo.played((agent[p : p + FRAME] * 32767).astype(np.int16), p)  # the speaker channel: as it played
@@ -87,7 +89,7 @@ def cut_ins(mic: np.ndarray, agent: np.ndarray) -> list[tuple[int, str]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("recording", type=Path, help="a measure_live room recording (microphone, speaker)")
-    ap.add_argument("--threshold", type=float, default=0.3, help="the pause's Silero bar")
+    ap.add_argument("--threshold", type=float, default=CFG.bargein.pause_voice_threshold, help="the pause's Silero bar")
     args = ap.parse_args()
     audio, rate = sf.read(str(args.recording), dtype="float32")
     if rate != RATE or audio.ndim != 2:

@@ -181,9 +181,10 @@ class EchoPath:
 
     def played(self, samples: np.ndarray, position: int | None = None) -> None:
         """Reference samples; `position`: where the first of them comes out on the microphone's
-        count, from the devices' clocks (the DAC and ADC times), when known. Counting the samples
-        is not enough: a sound server drops what it holds when its client is late (an underrun),
-        and a microphone can lose samples."""
+        count, when known. Counting the samples is not enough: a sound server drops what it holds
+        when its client is late (an underrun), and a microphone can lose samples. The canceller
+        passes where its ReferenceTrack laid them (the devices' clocks, smoothed), so the lag is
+        the one the APM's reference has."""
         if position is None:
             self.reference.append(samples)
         else:
