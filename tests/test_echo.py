@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 from conftest import SPEECH
 from livekit import rtc
 
@@ -146,6 +147,30 @@ def test_the_path_is_measured_on_the_reference_as_the_apm_gets_it_when_the_clock
             break
     assert found_at is not None and found_at < (0.5 + 1.5) * RATE, found_at
     assert abs(aec.path.lag - 150 * RATE // 1000) <= 5 * RATE // 1000, aec.path.lag
+
+
+def test_the_onset_of_a_reply_after_a_cut_in_leaves_nothing_the_vad_hears() -> None:
+    """A real room run (0 dB, 300 ms; tests/speech/room): the user cut into the first reply, and the
+    agent resumed. The canceller, converged, still let 60 ms of the resumed reply's onset through
+    20-25 dB down: at 0 dB of echo loud enough for the VAD, and in the room that echo cut the
+    agent off and was answered as the user's "for two head.". Replayed frame by frame (the
+    speaker channel is the reference, on the same clock), nothing in the onset sounds to the
+    VAD, while the user's own words before it did."""
+    audio, rate = sf.read(str(SPEECH / "room" / "reply_after_a_cut_in_0dB_300ms.wav"), dtype="float32")
+    mic, played = audio[:, 0].copy(), (audio[:, 1] * 32767).astype(np.int16)
+    aec, vad = EchoCanceller(RATE, place=lambda n: n), Vad(Config().vad)
+    pause_frames = Config().bargein.pause_ms * RATE // 1000 // FRAME
+    sounding = []
+    for i in range(0, len(mic) - FRAME + 1, FRAME):
+        aec.played(played[i : i + FRAME], i)
+        vad.process(i, aec.process(mic[i : i + FRAME], i))
+        sounding.append(bool(vad.detector.sounding(i + FRAME, pause_frames, RATE // 5)))
+    loud = np.flatnonzero(np.abs(played) > 3000) // FRAME
+    replies = [int(f) for k, f in enumerate(loud) if k == 0 or f - loud[k - 1] > RATE // FRAME]  # frames where each reply began
+    assert len(replies) == 2, replies
+    assert any(sounding[: replies[0]]), "the user's first words were heard"
+    onset = replies[1] + (300 * RATE // 1000) // FRAME  # where its echo arrives
+    assert not any(sounding[onset - 5 : onset + 25]), [round(f * FRAME / RATE, 2) for f in range(onset - 5, onset + 25) if sounding[f]]
 
 
 def test_with_headphones_the_user_can_cut_into_the_first_reply_after_its_first_seconds() -> None:
