@@ -154,15 +154,18 @@ def test_the_onset_of_a_reply_after_a_cut_in_leaves_nothing_the_vad_hears() -> N
     agent resumed. The canceller, converged, still let 60 ms of the resumed reply's onset through
     20-25 dB down: at 0 dB of echo loud enough for the VAD, and in the room that echo cut the
     agent off and was answered as the user's "for two head.". Replayed frame by frame (the
-    speaker channel is the reference, on the same clock), nothing in the onset sounds to the
-    VAD, while the user's own words before it did."""
+    speaker channel is the reference, on the same clock, handed over 60 ms before it plays as
+    the speaker does), nothing in the onset sounds to the VAD, while the user's own words before
+    it did."""
     audio, rate = sf.read(str(SPEECH / "room" / "reply_after_a_cut_in_0dB_300ms.wav"), dtype="float32")
     mic, played = audio[:, 0].copy(), (audio[:, 1] * 32767).astype(np.int16)
     aec, vad = EchoCanceller(RATE, place=lambda n: n), Vad(Config().vad)
     pause_frames = Config().bargein.pause_ms * RATE // 1000 // FRAME
-    sounding = []
+    sounding, handed = [], 0
     for i in range(0, len(mic) - FRAME + 1, FRAME):
-        aec.played(played[i : i + FRAME], i)
+        while handed < min(len(played), i + 4 * FRAME):
+            aec.played(played[handed : handed + FRAME], handed)
+            handed += FRAME
         vad.process(i, aec.process(mic[i : i + FRAME], i))
         sounding.append(bool(vad.detector.sounding(i + FRAME, pause_frames, RATE // 5)))
     loud = np.flatnonzero(np.abs(played) > 3000) // FRAME
