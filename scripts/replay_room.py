@@ -51,9 +51,13 @@ def replay(mic: np.ndarray, agent: np.ndarray, threshold: float) -> list[tuple[i
     vad, echo = Vad(CFG.vad), EchoCanceller(RATE, place=lambda n: n)
     recent = RecentAudio()
     confirm = pause_confirmer(replace(CFG.bargein, pause_voice_threshold=threshold), recent)
-    rows = []
+    rows, played, handed = [], (agent * 32767).astype(np.int16), 0
     for p in range(0, len(mic) - FRAME, FRAME):
-        echo.played((agent[p : p + FRAME] * 32767).astype(np.int16), p)  # the speaker channel: as it played
+        # The speaker channel, handed over 60 ms before it plays, as the speaker does: the canceller
+        # reads the reference 20 ms ahead of the capture, and a block handed over later is dropped.
+        while handed < min(len(played), p + 4 * FRAME):
+            echo.played(played[handed : handed + FRAME], handed)
+            handed += FRAME
         out = echo.process(mic[p : p + FRAME], p)
         vad.process(p, out)
         recent.feed(p, out)

@@ -47,6 +47,7 @@ import numpy as np
 import soxr
 
 from ..core.events import SAMPLE_RATE
+from ..core.level import level_db
 from .echo_delay import EchoPath
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,6 @@ LEARN_WINDOWS = 16  # of the agent speaking (250 ms each): the echo path is foun
 MUTE_TAIL = SAMPLE_RATE * 3 // 10  # while learning: how long after the agent's voice its echo may still come
 TAIL_MARGIN = SAMPLE_RATE * 50 // 1000  # the room's reverberation and the APM's frames, past the path's lag
 NEAR_END_DB = -15.0  # the APM kept this much of the capture or more: a voice in the room, not the agent's echo
-KEPT_BY_A_VOICE = 10 ** (NEAR_END_DB / 10)  # as a share of the capture's energy
-ONSET = SAMPLE_RATE * 4 // 10  # after the agent's voice begins again: where the APM lets the remains of an echo through
 MIN_LEAD = SAMPLE_RATE * 10 // 1000  # the reference must reach the APM at least this long before its echo
 SLACK = SAMPLE_RATE * 40 // 1000  # a reference this much further ahead of its echo than planned is still fine
 SETTLE_MEASUREMENTS = 4  # of the path (one per 250 ms of the agent speaking) before the APM has settled on it
@@ -163,8 +162,7 @@ class EchoCanceller:
         self._hold = 0  # how far the reference is held back (see `_held_back`)
         self._carry = np.zeros(0, np.float32)  # reference read but short of a whole 10 ms
         self._echo_until = 0  # microphone position up to which an echo of what was fed may come
-        self._onset_until = 0  # microphone position up to which the agent's voice has only just begun again
-        self._energy: deque[tuple[float, float]] = deque(maxlen=3)  # (output, capture) energy of each frame, last 60 ms
+        self._kept_db: deque[float] = deque(maxlen=3)  # output level minus capture level, last 60 ms
 
     def played(self, block: np.ndarray, first: int = 0) -> None:
         """What the speaker just played from its output sample `first` on (called from its audio thread)."""
@@ -193,8 +191,6 @@ class EchoCanceller:
                 self._apm.process_reverse_stream(self._frame(self._pcm(reference[k : k + TEN_MS])))
             self._carry = reference[whole:]
             if reference[:whole].any():
-                if position + i >= self._echo_until:  # the agent's voice starts again after a silence
-                    self._onset_until = due + ONSET
                 self._echo_until = due + MUTE_TAIL
             pcm = self._pcm(frame[i : i + TEN_MS])  # one conversion; each APM works on its own frame in place
             audio, plain = self._frame(pcm), self._frame(pcm)
@@ -204,10 +200,9 @@ class EchoCanceller:
             # should an echo come, only blurs the user's voice while the agent speaks.
             kept = plain if self.path.coupling == 0.0 else audio
             out[i : i + TEN_MS] = np.frombuffer(kept.data, dtype=np.int16).astype(np.float32) / 32768
-            learning, onset = self.learning and position + i < self._echo_until, position + i < self._onset_until
-            if learning or (onset and self._residual(frame[i : i + TEN_MS], out[i : i + TEN_MS])):
+            if self.learning and position + i < self._echo_until:
                 out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
-        self._energy.append((float(out @ out), float(frame @ frame)))
+        self._kept_db.append(level_db(out) - level_db(frame))
         return out
 
     def _held_back(self) -> int:
@@ -225,26 +220,6 @@ class EchoCanceller:
             self._hold = max(0, lag - self._margin)
         return self._hold
 
-    def _residual(self, captured: np.ndarray, kept: np.ndarray) -> bool:
-        """Is what the APM kept of these 10 ms (as the agent's voice begins again) the remains of
-        its echo, not a voice in the room?
-
-        It took most of the sound away (as `near_end` judges it): what is left is echo it did not
-        fully cancel. At the onset of a reply, even a converged canceller leaves such remains 20-25
-        dB down, loud enough at 0 dB of echo for the VAD and Whisper: replaying a room recording,
-        60 ms of the onset of the reply after one the user had talked over ("for two hundred
-        years") came through, and in the room they cut the agent off and were answered as the
-        user's "for two head.". Most echoes the room grids had answered as the user's words were
-        a reply's first words ("The old", "for two"). Only at onsets: mid-reply, muting these
-        frames held back the soft first syllables of some cut-ins at 0 dB of echo, and the pause
-        came 20-100 ms later. A voice in the room is kept nearly whole, and one 15 dB under the
-        echo could not pause the agent before either.
-        """
-        if self.path.coupling == 0.0:
-            return False  # no echo (headphones): nothing to take for it
-        heard = float(captured @ captured)
-        return heard > 0 and float(kept @ kept) < heard * KEPT_BY_A_VOICE
-
     def tail(self) -> int:
         """Samples after a sound stops at the speaker that its echo still reaches the microphone."""
         return (self.path.lag or 0) + TAIL_MARGIN
@@ -254,16 +229,11 @@ class EchoCanceller:
 
         The APM takes 25-45 dB off an echo it has converged on, and leaves a voice
         in the room nearly whole (within 12 dB at the onsets of the room's
-        cut-ins), so what it kept of the last 60 ms tells them apart. Kept as
-        energy over energy, not the best of three frames: a near-silent frame
-        just before an echo's onset kept "all" of nothing, and so counted as
-        a voice every time the agent began to speak. An echo
+        cut-ins), so what it kept of the last 60 ms tells them apart. An echo
         it lets through (misaligned for a moment) is kept too: then this says
         yes, and barge-in's own checks remain.
         """
-        kept = sum(out for out, _ in self._energy)
-        heard = sum(capture for _, capture in self._energy)
-        return heard > 0 and kept >= heard * KEPT_BY_A_VOICE
+        return max(self._kept_db, default=0.0) >= NEAR_END_DB
 
     @property
     def learning(self) -> bool:
