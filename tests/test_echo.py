@@ -156,19 +156,16 @@ def test_the_onset_of_a_reply_after_a_cut_in_leaves_nothing_the_vad_hears() -> N
     20-25 dB down: at 0 dB of echo loud enough for the VAD, and in the room that echo cut the
     agent off and was answered as the user's "for two head.". Replayed frame by frame (the
     speaker channel is the reference, on the same clock, handed over 60 ms before it plays as
-    the speaker does), the VAD should hear nothing in the onset, and the user's own words before
+    the speaker does: `cancel`), the VAD should hear nothing in the onset, and the user's own words before
     it. Muting what the APM took more than 15 dB off in a reply's first 400 ms passed this, but
     made some replayed cut-ins pause later (up to 340 ms): not kept."""
-    audio, rate = sf.read(str(SPEECH / "room" / "reply_after_a_cut_in_0dB_300ms.wav"), dtype="float32")
+    audio, _ = sf.read(str(SPEECH / "room" / "reply_after_a_cut_in_0dB_300ms.wav"), dtype="float32")
     mic, played = audio[:, 0].copy(), (audio[:, 1] * 32767).astype(np.int16)
-    aec, vad = EchoCanceller(RATE, place=lambda n: n), Vad(Config().vad)
-    pause_frames = Config().bargein.pause_ms * RATE // 1000 // FRAME
-    sounding, handed = [], 0
-    for i in range(0, len(mic) - FRAME + 1, FRAME):
-        while handed < min(len(played), i + 4 * FRAME):
-            aec.played(played[handed : handed + FRAME], handed)
-            handed += FRAME
-        vad.process(i, aec.process(mic[i : i + FRAME], i))
+    out, cfg = cancel(played, mic), Config()
+    vad, pause_frames = Vad(cfg.vad), cfg.bargein.pause_ms * RATE // 1000 // FRAME
+    sounding = []
+    for i in range(0, len(out), FRAME):
+        vad.process(i, out[i : i + FRAME])
         sounding.append(bool(vad.detector.sounding(i + FRAME, pause_frames, RATE // 5)))
     loud = np.flatnonzero(np.abs(played) > 3000) // FRAME
     replies = [int(f) for k, f in enumerate(loud) if k == 0 or f - loud[k - 1] > RATE // FRAME]  # frames where each reply began
