@@ -59,13 +59,15 @@ TEN_MS = SAMPLE_RATE // 100
 # first words of the next replies came through. The measured path takes up what is left.
 MOVED = SAMPLE_RATE * 40 // 1000
 MOVE_AFTER = 9  # blocks (of 20 ms) the clocks must agree over
-LEARN_WINDOWS = 16  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
+LEARN_WINDOWS = 24  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
 MUTE_TAIL = SAMPLE_RATE * 3 // 10  # while learning: how long after the agent's voice its echo may still come
 TAIL_MARGIN = SAMPLE_RATE * 50 // 1000  # the room's reverberation and the APM's frames, past the path's lag
 NEAR_END_DB = -15.0  # the APM kept this much of the capture or more: a voice in the room, not the agent's echo
 MIN_LEAD = SAMPLE_RATE * 10 // 1000  # the reference must reach the APM at least this long before its echo
 SLACK = SAMPLE_RATE * 40 // 1000  # a reference this much further ahead of its echo than planned is still fine
-SETTLE_MEASUREMENTS = 4  # of the path (one per 250 ms of the agent speaking) before the APM has settled on it
+SETTLE_FRAMES = 100  # of 10 ms with the agent's echo in them: the APM has settled once it took ...
+SETTLED_DB = -20.0  # ... at least this much off every one of them
+ECHO_DB = -50.0  # a capture frame quieter than this holds too little echo to tell
 
 
 class ReferenceTrack:
@@ -80,6 +82,7 @@ class ReferenceTrack:
         self._end: int | None = None  # position after the last sample written
         self._read = 0  # positions before this have been read
         self._offsets: deque[int] = deque(maxlen=MOVE_AFTER)  # where the clocks put recent blocks, less where they were laid
+        self.moves = 0  # how often the stream has moved
 
     def write(self, at: int, block: np.ndarray) -> int:
         """Lay `block` where the clocks put it (`at`), smoothed as above: where it was laid."""
@@ -91,6 +94,7 @@ class ReferenceTrack:
             if abs(moved) >= MOVED:
                 log.info("the speaker's stream moved by %.0f ms: the echo reference follows it", moved * 1000 / SAMPLE_RATE)
                 self._offsets.clear()
+                self.moves += 1
                 at = self._end + moved
             else:
                 at = self._end
@@ -116,6 +120,11 @@ class ReferenceTrack:
         out = np.concatenate([np.zeros(skipped, np.float32), self._audio[index]])
         self._audio[index] = 0  # read once: a stale block must not come round again
         return out
+
+    @property
+    def written_to(self) -> int:
+        """Positions before this have been written (or read)."""
+        return max(self._read, self._end or 0)
 
     @property
     def read_to(self) -> int:
@@ -163,6 +172,9 @@ class EchoCanceller:
         self._carry = np.zeros(0, np.float32)  # reference read but short of a whole 10 ms
         self._echo_until = 0  # microphone position up to which an echo of what was fed may come
         self._kept_db: deque[float] = deque(maxlen=3)  # output level minus capture level, last 60 ms
+        self._settling: deque[float] = deque(maxlen=SETTLE_FRAMES)  # the same, per 10 ms, while learning
+        self._moves = 0  # of the speaker's stream, seen
+        self._learn_from = 0  # path.attempts when learning last began: the session's start, or a move
 
     def played(self, block: np.ndarray, first: int = 0) -> None:
         """What the speaker just played from its output sample `first` on (called from its audio thread)."""
@@ -178,13 +190,22 @@ class EchoCanceller:
             self._track.skip_to(position)  # what played before the microphone ran has no echo to come
             self._started, self._origin = True, position
         self._take_reference(position)
+        if self._track.moves != self._moves:
+            # The echo path has changed under the APM: its first words would come through, as in a
+            # room run where "The" cut the next reply off.
+            self._moves = self._track.moves
+            self._relearn()
         lag = self.path.lag
         if self.path.captured(frame) is not None and self.path.lag != lag:
             log.info("echo path: %.0f ms after the speaker plays it", (self.path.lag or 0) * 1000 / SAMPLE_RATE)
         hold = self._held_back()
         out = np.empty_like(frame)
         for i in range(0, len(frame), TEN_MS):
-            due = position + i + TEN_MS + self._lead - hold
+            due = position + i + TEN_MS + self._lead
+            # An echo that comes before where the clocks lay its reference (hold < 0) needs the
+            # reference read further ahead, but never past what the speaker has handed over:
+            # a position read is a position lost to a block that comes later.
+            due = due - hold if hold >= 0 else max(due, min(due - hold, self._track.written_to))
             reference = np.concatenate([self._carry, self._track.read(due)])
             whole = len(reference) // TEN_MS * TEN_MS
             for k in range(0, whole, TEN_MS):
@@ -201,6 +222,9 @@ class EchoCanceller:
             kept = plain if self.path.coupling == 0.0 else audio
             out[i : i + TEN_MS] = np.frombuffer(kept.data, dtype=np.int16).astype(np.float32) / 32768
             if self.learning and position + i < self._echo_until:
+                captured = level_db(frame[i : i + TEN_MS])
+                if captured > ECHO_DB:
+                    self._settling.append(level_db(out[i : i + TEN_MS]) - captured)
                 out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         self._kept_db.append(level_db(out) - level_db(frame))
         return out
@@ -215,10 +239,18 @@ class EchoCanceller:
         the reference moved by 7 ms between replies, the first word of replies came through
         (10-40 dB removed instead of 50-90), and in the room "The" was taken for the user.
         """
-        lag = self.path.lag or 0
+        lag = self.path.lag
+        if lag is None:
+            return 0
         if self._hold > lag - MIN_LEAD or self._hold < lag - self._margin - SLACK:
-            self._hold = max(0, lag - self._margin)
+            self._hold = lag - self._margin
+            self._relearn()  # a new echo path to the APM
         return self._hold
+
+    def _relearn(self) -> None:
+        """The APM has a new echo path: learn it again, muted, as at the start."""
+        self._settling.clear()
+        self._learn_from = self.path.attempts
 
     def tail(self) -> int:
         """Samples after a sound stops at the speaker that its echo still reaches the microphone."""
@@ -237,16 +269,18 @@ class EchoCanceller:
 
     @property
     def learning(self) -> bool:
-        """The first seconds the agent speaks, before the echo path is measured (or found absent):
-        the APM has not converged and the reference may not be where its echo is, so the
-        microphone is muted while an echo may come. A user cannot cut in then: in the first
-        2-4 s of a session's first reply only."""
-        if self.path.attempts >= LEARN_WINDOWS:
+        """The first seconds the agent speaks (and again after the speaker's stream moved), until the
+        echo path is measured (or found absent) and the APM is seen to remove the echo: until then
+        the reference may not be where its echo is, so the microphone is muted while an echo may
+        come. A user cannot cut in then: ~2.5 s into a session's first reply in the room, up to
+        6 s (LEARN_WINDOWS) if the path slides or the user talks over it."""
+        if self.path.attempts - self._learn_from >= LEARN_WINDOWS:
             return False
         if self.path.coupling is None:
             return True
-        # Measured: the reference has just moved to its echo, and the APM needs a moment on it.
-        return self.path.coupling > 0 and self.path.measurements < SETTLE_MEASUREMENTS
+        # Measured, and the reference moved to its echo: until the APM is seen to remove it.
+        settled = len(self._settling) == SETTLE_FRAMES and max(self._settling) <= SETTLED_DB
+        return self.path.coupling > 0 and not settled
 
     @staticmethod
     def _pcm(samples: np.ndarray) -> bytes:

@@ -69,7 +69,9 @@ from .turns import ReplyState, Utterance, goes_on
 
 log = logging.getLogger(__name__)
 
-PAUSE_QUIET = SAMPLE_RATE // 5  # a paused reply goes on after this much quiet that did not cut it off
+# A paused reply goes on after this much quiet that did not cut it off, past its echo: under
+# the echo a canceller takes the user's words down too ("Go ... forward" went quiet there).
+PAUSE_QUIET = SAMPLE_RATE // 5
 
 
 class Agent:
@@ -77,9 +79,7 @@ class Agent:
 
     def __init__(self, parts: Parts, history: History, sink: Sink, cfg: Config | None = None, node: Node | None = None) -> None:
         """`cfg`: barge-in, tool, apology settings (default if None); `node` makes replies (default per node.py)."""
-        self.parts = parts
-        self.history = history
-        self.sink = sink
+        self.parts, self.history, self.sink = parts, history, sink
         self.cfg = cfg or Config()
         self.node = resolve_node(node, self.cfg)
         self.toolbox = parts.toolbox
@@ -331,7 +331,7 @@ class Agent:
                 reply.pause(self.sink.stop(), ended=reply.recorded and not any(r.busy for r in self._reply_routes[1:]))
                 log.info("reply %d paused at %d: a voice over it", reply.id, reply.paused_at)
                 return [ReplyPaused(reply.id, reply.paused_at)]
-        elif reply.paused is not None and sound is False:
+        elif reply.paused is not None and sound is False and now >= reply.paused_at + self.echo_tail() + PAUSE_QUIET:
             log.info("reply %d goes on: the sound did not cut it off", reply.id)
             return [sent for sent in map(self._play, reply.go_on(now)) if sent is not None]
         return []
