@@ -27,6 +27,7 @@ from conftest import SPEECH, free_port
 from voice_agent.app.sessions_bench import serve_process
 from voice_agent.audio.source import read_audio
 from voice_agent.measure.scripted_llm import ScriptedLLM
+from voice_agent.measure.wer import wer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REPLY = "Going forward ten meters now."
@@ -114,7 +115,9 @@ async def test_the_page_hears_the_microphone_and_plays_the_answer(llm_server: Sc
         shot = tmp_path / "page-bargein.png"
         stats = await _in_chromium(f"http://127.0.0.1:{port}/", microphone_file(tmp_path / "cut_in.wav", cut_in=True), tmp_path / "p3", shot, 2)
         said = [t["text"].lower() for t in stats["transcripts"] if t["role"] == "user"]
-        assert len(said) == 2 and "clubs" in said[1], stats
+        # Whisper tiny.en hears the page's capture of the cut-in as "7 of clubs" or "7 of clobes"
+        # from run to run (half of the runs on one machine): a word off, not a lost cut-in.
+        assert len(said) == 2 and wer(["seven of clubs"], [said[1]]) <= 1 / 3, stats
         assert stats["clears"] >= 1 and "(interrupted; you heard: " in stats["on_screen"], stats
         assert stats["received"] > stats["played"], "the clear dropped audio that had arrived but not played"
         assert [t["text"] for t in stats["transcripts"] if t["role"] == "agent"][-1] == REPLY, stats
