@@ -5,6 +5,8 @@ microphone's clock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -49,12 +51,11 @@ def conversation(lag_ms: int, gain_db: float, user_at_s: float | None = None) ->
 
 
 def cancel(
-    played: np.ndarray, mic: np.ndarray, handed_early: int = 3 * FRAME, placed_late: int = 0, moved: tuple[int, int] = (0, 0)
+    played: np.ndarray, mic: np.ndarray, handed_early: int = 3 * FRAME, place: Callable[[int], int] = lambda n: n
 ) -> np.ndarray:
     """Through the canceller as live: the speaker hands each block over `handed_early` before it
-    plays, and says where it plays: its own sample number (the clocks are one), `placed_late` on,
-    and from sample `moved[0]` on, `moved[1]` further."""
-    aec = EchoCanceller(RATE, place=lambda n: n + placed_late + (moved[1] if n >= moved[0] > 0 else 0))
+    plays, and says where it plays (`place`; by default its own sample number: the clocks are one)."""
+    aec = EchoCanceller(RATE, place=place)
     out = []
     handed = 0
     for i in range(0, len(mic) - FRAME + 1, FRAME):
@@ -63,6 +64,12 @@ def cancel(
             handed += FRAME
         out.append(aec.process(mic[i : i + FRAME], i))
     return np.concatenate(out)
+
+
+def room_recording(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A room recording in tests/speech/room: (what the speaker played, int16; the microphone)."""
+    audio, _ = sf.read(str(SPEECH / "room" / name), dtype="float32")
+    return (audio[:, 1] * 32767).astype(np.int16), audio[:, 0].copy()
 
 
 @pytest.mark.parametrize("lag_ms", [20, 150, 300])
@@ -138,7 +145,7 @@ def test_an_echo_that_comes_before_where_the_clocks_put_its_sound_is_cancelled(g
     reply after reply cut the agent off (5 extra starts in 10 turns). The reference is now read
     ahead of where it was laid, as far as the speaker has handed it over."""
     played, mic = conversation(20, gain_db)
-    starts = speech_starts(cancel(played, mic, placed_late=40 * RATE // 1000))
+    starts = speech_starts(cancel(played, mic, place=lambda n: n + 40 * RATE // 1000))
     assert starts == []
 
 
@@ -148,8 +155,7 @@ def test_the_microphone_stays_muted_until_the_apm_is_seen_to_remove_the_echo() -
     moment, let the echo through again (0-3 dB of it kept): the VAD heard it at 6.56 s, and in the
     room the first reply was cut by its own voice. Learning now ends only once the APM has taken
     20 dB or more off every 10 ms of echo for 1 s: here the user's words alone are speech."""
-    audio, _ = sf.read(str(SPEECH / "room" / "first_reply_sliding_echo_-10dB_150ms.wav"), dtype="float32")
-    mic, played = audio[:, 0].copy(), (audio[:, 1] * 32767).astype(np.int16)
+    played, mic = room_recording("first_reply_sliding_echo_-10dB_150ms.wav")
     starts = speech_starts(cancel(played, mic))
     assert len(starts) == 1 and abs(starts[0] - int(1.5 * RATE)) < RATE // 10, starts  # "Go forward ten meters"
 
@@ -162,7 +168,7 @@ def test_after_the_speakers_stream_moves_the_microphone_is_muted_until_the_apm_h
     second = len(played) // 2  # in the gap between the replies
     moved = -112 * RATE // 1000
     mic = np.concatenate([mic[:second], mic[second - 18 * RATE // 1000 :]])[: len(mic)]  # its echo 18 ms later
-    out = cancel(played, mic, placed_late=0, moved=(second, moved))
+    out = cancel(played, mic, place=lambda n: n + (moved if n >= second else 0))
     assert speech_starts(out) == []
 
 
@@ -198,8 +204,7 @@ def test_the_onset_of_a_reply_after_a_cut_in_leaves_nothing_the_vad_hears() -> N
     the first reply and nothing in the onset. It passes because the canceller has not been seen
     to remove the echo for 1 s yet (the cut-in came first), so it is still learning and the
     microphone is muted under the echo; the cut-in's words are lost with it."""
-    audio, _ = sf.read(str(SPEECH / "room" / "reply_after_a_cut_in_0dB_300ms.wav"), dtype="float32")
-    mic, played = audio[:, 0].copy(), (audio[:, 1] * 32767).astype(np.int16)
+    played, mic = room_recording("reply_after_a_cut_in_0dB_300ms.wav")
     out, cfg = cancel(played, mic), Config()
     vad, pause_frames = Vad(cfg.vad), cfg.bargein.pause_ms * RATE // 1000 // FRAME
     sounding = []

@@ -173,7 +173,6 @@ class EchoCanceller:
         self._echo_until = 0  # microphone position up to which an echo of what was fed may come
         self._kept_db: deque[float] = deque(maxlen=3)  # output level minus capture level, last 60 ms
         self._settling: deque[float] = deque(maxlen=SETTLE_FRAMES)  # the same, per 10 ms, while learning
-        self._moves = 0  # of the speaker's stream, seen
         self._learn_from = 0  # path.attempts when learning last began: the session's start, or a move
 
     def played(self, block: np.ndarray, first: int = 0) -> None:
@@ -190,22 +189,17 @@ class EchoCanceller:
             self._track.skip_to(position)  # what played before the microphone ran has no echo to come
             self._started, self._origin = True, position
         self._take_reference(position)
-        if self._track.moves != self._moves:
-            # The echo path has changed under the APM: its first words would come through, as in a
-            # room run where "The" cut the next reply off.
-            self._moves = self._track.moves
-            self._relearn()
         lag = self.path.lag
         if self.path.captured(frame) is not None and self.path.lag != lag:
             log.info("echo path: %.0f ms after the speaker plays it", (self.path.lag or 0) * 1000 / SAMPLE_RATE)
         hold = self._held_back()
         out = np.empty_like(frame)
         for i in range(0, len(frame), TEN_MS):
-            due = position + i + TEN_MS + self._lead
             # An echo that comes before where the clocks lay its reference (hold < 0) needs the
             # reference read further ahead, but never past what the speaker has handed over:
             # a position read is a position lost to a block that comes later.
-            due = due - hold if hold >= 0 else max(due, min(due - hold, self._track.written_to))
+            due = position + i + TEN_MS + self._lead
+            due = min(due - hold, max(due, self._track.written_to))
             reference = np.concatenate([self._carry, self._track.read(due)])
             whole = len(reference) // TEN_MS * TEN_MS
             for k in range(0, whole, TEN_MS):
@@ -293,6 +287,7 @@ class EchoCanceller:
         with self._lock:
             blocks = list(self._played)
             self._played.clear()
+        moves = self._track.moves
         for block, first in blocks:
             samples = block.astype(np.float32) / 32768
             if self._resample is not None:
@@ -305,3 +300,7 @@ class EchoCanceller:
             # in 47 of 48 windows, and the path was found only in the third reply.
             laid = self._track.write(at, samples)
             self.path.played(samples, laid - self._origin)
+        if self._track.moves != moves:
+            # The echo path has changed under the APM: its first words would come through, as in a
+            # room run where "The" cut the next reply off.
+            self._relearn()
