@@ -58,7 +58,7 @@ TEN_MS = SAMPLE_RATE // 100
 # each move is an echo path change that the APM learns again only while the agent speaks: the
 # first words of the next replies came through. The measured path takes up what is left.
 MOVED = SAMPLE_RATE * 40 // 1000
-MOVE_AFTER = 9  # blocks (of 20 ms) the clocks must agree over
+MOVE_AFTER = SAMPLE_RATE * 180 // 1000  # of blocks the clocks must agree over
 LEARN_WINDOWS = 24  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
 MUTE_TAIL = SAMPLE_RATE * 3 // 10  # while learning: how long after the agent's voice its echo may still come
 TAIL_MARGIN = SAMPLE_RATE * 50 // 1000  # the room's reverberation and the APM's frames, past the path's lag
@@ -81,7 +81,7 @@ class ReferenceTrack:
         self._keep = keep
         self._end: int | None = None  # position after the last sample written
         self._read = 0  # positions before this have been read
-        self._offsets: deque[int] = deque(maxlen=MOVE_AFTER)  # where the clocks put recent blocks, less where they were laid
+        self._offsets: deque[tuple[int, int]] = deque()  # (where the clocks put a recent block, less where it was laid; its length)
         self.moves = 0  # how often the stream has moved
 
     def write(self, at: int, block: np.ndarray) -> int:
@@ -89,8 +89,11 @@ class ReferenceTrack:
         if len(block) == 0:
             return at if self._end is None else self._end
         if self._end is not None:
-            self._offsets.append(at - self._end)
-            moved = int(np.median(self._offsets)) if len(self._offsets) == MOVE_AFTER else 0
+            self._offsets.append((at - self._end, len(block)))
+            while sum(n for _, n in self._offsets) - self._offsets[0][1] >= MOVE_AFTER:
+                self._offsets.popleft()
+            agreed = sum(n for _, n in self._offsets) >= MOVE_AFTER
+            moved = int(np.median([offset for offset, _ in self._offsets])) if agreed else 0
             if abs(moved) >= MOVED:
                 log.info("the speaker's stream moved by %.0f ms: the echo reference follows it", moved * 1000 / SAMPLE_RATE)
                 self._offsets.clear()

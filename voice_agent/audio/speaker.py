@@ -42,7 +42,7 @@ class Speaker:
         device: int | None,
         preferred_rate: int,
         clock: MicClock,
-        block_ms: int = 20,
+        block_ms: int = 10,
         on_status: Callable[[str], None] = lambda msg: log.warning(msg),
         stall_s: float = 1.0,
     ) -> None:
@@ -81,6 +81,7 @@ class Speaker:
                 channels=1,
                 dtype="int16",
                 blocksize=self.block,
+                latency="low",  # with 10 ms blocks: 25 ms sooner out of the speaker (scripts/measure_round_trip.py)
                 callback=self._callback,
             ),
             "speaker",

@@ -104,7 +104,7 @@ class TTSConfig:
 @dataclass
 class AudioConfig:
     output_rate: int = 22_050  # rate of the agent's audio as it leaves the pipeline
-    block_ms: int = 20  # playback block: the granularity of stopping
+    block_ms: int = 10  # playback block; at 20 ms the sound server held 25 ms more (scripts/measure_round_trip.py)
     input_device: str | None = None
     output_device: str | None = None
     echo_cancellation: bool = True  # live mode; turn off with headphones (--headphones)
