@@ -17,7 +17,11 @@ then the speaker's silence on the recording itself.
 The canceller starts cold here, as in a session, but its state is not the
 live one's: the figures explain the room's stop times, they are not them.
 
-    python scripts/replay_room.py out/room_echo-10dB_150ms.wav [--threshold 0.15]
+    python scripts/replay_room.py out/room_echo-10dB_150ms.wav [more recordings] [--threshold 0.15]
+
+With several recordings it ends with the pooled figures: the decision's
+p50/p95 after the first word, and how often the conditions held while only
+the agent's echo was there (a pause the listener hears as a gap).
 """
 
 from __future__ import annotations
@@ -90,24 +94,50 @@ def cut_ins(mic: np.ndarray, agent: np.ndarray) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def echo_only_pauses(rows: list[tuple[int, bool, bool, bool]], agent: np.ndarray, cuts: list[tuple[int, str]]) -> int:
+    """How often the pause's conditions came to hold while only the agent's echo was there: the
+    agent audible in the last 300 ms, no cut-in from 300 ms before its first word to 4 s after."""
+    count, held = 0, False
+    for end, *conditions in rows:
+        echo_only = np.sqrt(np.mean(agent[max(0, end - RATE * 3 // 10) : end] ** 2)) > 0.003 and not any(
+            onset - RATE * 3 // 10 <= end <= onset + 4 * RATE for onset, _ in cuts
+        )
+        now = all(conditions)
+        count += now and not held and echo_only
+        held = now
+    return count
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("recording", type=Path, help="a measure_live room recording (microphone, speaker)")
+    ap.add_argument("recordings", type=Path, nargs="+", help="measure_live room recordings (microphone, speaker)")
     ap.add_argument("--threshold", type=float, default=CFG.bargein.pause_voice_threshold, help="the pause's Silero bar")
     args = ap.parse_args()
-    audio, rate = sf.read(str(args.recording), dtype="float32")
-    if rate != RATE or audio.ndim != 2:
-        raise SystemExit(f"error: {args.recording} is not a 16 kHz two-channel room recording")
-    mic, agent = audio[:, 0].copy(), audio[:, 1].copy()
-    rows = replay(mic, agent, args.threshold)
-    for onset, name in cut_ins(mic, agent):
+    decisions, false_pauses = [], 0
+    for recording in args.recordings:
+        audio, rate = sf.read(str(recording), dtype="float32")
+        if rate != RATE or audio.ndim != 2:
+            raise SystemExit(f"error: {recording} is not a 16 kHz two-channel room recording")
+        print(recording)
+        mic, agent = audio[:, 0].copy(), audio[:, 1].copy()
+        rows = replay(mic, agent, args.threshold)
+        cuts = cut_ins(mic, agent)
+        for onset, name in cuts:
 
-        def first(held: int, onset: int = onset) -> int | None:
-            return next((round((r[0] - onset) / 16) for r in rows if r[0] > onset - RATE // 10 and all(r[1 : 1 + held])), None)
+            def first(held: int, onset: int = onset) -> int | None:
+                return next((round((r[0] - onset) / 16) for r in rows if r[0] > onset - RATE // 10 and all(r[1 : 1 + held])), None)
 
-        silent = silent_from(agent, onset)
-        stop = round((silent - onset) / 16) if silent is not None else None
-        print(f"{onset / RATE:7.2f} s {name:28} sound {first(1)}  near {first(2)}  silero (all) {first(3)}  | speaker silent {stop} ms")
+            silent = silent_from(agent, onset)
+            stop = round((silent - onset) / 16) if silent is not None else None
+            decisions.append(first(3))
+            print(f"{onset / RATE:7.2f} s {name:28} sound {first(1)}  near {first(2)}  silero (all) {first(3)}  | speaker silent {stop} ms")
+        false_pauses += echo_only_pauses(rows, agent, cuts)
+    found = [d for d in decisions if d is not None]
+    if found:
+        p50, p95 = np.percentile(found, [50, 95])
+        print(f"pause decided, {len(found)} cut-ins: p50 {p50:.0f} / p95 {p95:.0f} / max {max(found)} ms after the first word, "
+              f"{sum(d > 150 for d in found)} later than 150 ms, {len(decisions) - len(found)} never; "
+              f"on the agent's echo alone: {false_pauses} times")
 
 
 if __name__ == "__main__":

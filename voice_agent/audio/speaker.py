@@ -42,7 +42,7 @@ class Speaker:
         device: int | None,
         preferred_rate: int,
         clock: MicClock,
-        block_ms: int = 10,
+        block_ms: int = 20,
         on_status: Callable[[str], None] = lambda msg: log.warning(msg),
         stall_s: float = 1.0,
     ) -> None:
@@ -50,6 +50,7 @@ class Speaker:
         self.on_status = on_status
         self.stall_s = stall_s
         self._seen_played = 0
+        self._seen_underruns = 0
         self._moved_at = time.monotonic()
         self._stalled = False
         self._back_at = 0  # played_samples at which a reopened speaker counts as back
@@ -81,7 +82,6 @@ class Speaker:
                 channels=1,
                 dtype="int16",
                 blocksize=self.block,
-                latency="low",  # with 10 ms blocks: 25 ms sooner out of the speaker (scripts/measure_round_trip.py)
                 callback=self._callback,
             ),
             "speaker",
@@ -138,6 +138,9 @@ class Speaker:
         """Called often from the event loop (each microphone frame): reopen a speaker that stopped."""
         now = time.monotonic()
         played = self.played_samples
+        if self.underruns != self._seen_underruns:  # the event loop or the GIL kept the callback waiting
+            self._seen_underruns = self.underruns
+            log.info("the speaker ran dry (%d underruns so far), at output sample %d", self.underruns, played)
         if played != self._seen_played:
             self._seen_played, self._moved_at = played, now
             if self._stalled and played >= self._back_at:

@@ -104,7 +104,10 @@ class TTSConfig:
 @dataclass
 class AudioConfig:
     output_rate: int = 22_050  # rate of the agent's audio as it leaves the pipeline
-    block_ms: int = 10  # playback block; at 20 ms the sound server held 25 ms more (scripts/measure_round_trip.py)
+    # Playback block. 10 ms blocks at PortAudio's "low" latency come out of the speaker 25 ms sooner
+    # (scripts/measure_round_trip.py), but hand the echo canceller its reference only just before
+    # the echo: in a room run at 0 dB/20 ms the first reply's echo came through (README).
+    block_ms: int = 20
     input_device: str | None = None
     output_device: str | None = None
     echo_cancellation: bool = True  # live mode; turn off with headphones (--headphones)
