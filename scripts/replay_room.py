@@ -50,11 +50,13 @@ CFG = Config()
 PAUSE_FRAMES = CFG.bargein.pause_ms * RATE // 1000 // FRAME
 
 
-def replay(mic: np.ndarray, agent: np.ndarray, threshold: float) -> list[tuple[int, bool, bool, bool]]:
+def replay(mic: np.ndarray, agent: np.ndarray, threshold: float, one_grid: bool = False) -> list[tuple[int, bool, bool, bool]]:
     """Per 20 ms frame: (its end, sound, near_end, Silero's bar met)."""
     vad, echo = Vad(CFG.vad), EchoCanceller(RATE, place=lambda n: n)
     recent = RecentAudio()
     confirm = pause_confirmer(replace(CFG.bargein, pause_voice_threshold=threshold), recent)
+    if one_grid:  # as the pause did before it asked two grids of Silero windows
+        confirm = confirm.first
     rows, played, handed = [], (agent * 32767).astype(np.int16), 0
     for p in range(0, len(mic) - FRAME, FRAME):
         # The speaker channel, handed over 60 ms before it plays, as the speaker does: the canceller
@@ -112,6 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("recordings", type=Path, nargs="+", help="measure_live room recordings (microphone, speaker)")
     ap.add_argument("--threshold", type=float, default=CFG.bargein.pause_voice_threshold, help="the pause's Silero bar")
+    ap.add_argument("--one-grid", action="store_true", help="Silero's windows on one grid only (StaggeredConfirmer.first)")
     args = ap.parse_args()
     decisions, false_pauses = [], 0
     for recording in args.recordings:
@@ -120,7 +123,7 @@ def main() -> None:
             raise SystemExit(f"error: {recording} is not a 16 kHz two-channel room recording")
         print(recording)
         mic, agent = audio[:, 0].copy(), audio[:, 1].copy()
-        rows = replay(mic, agent, args.threshold)
+        rows = replay(mic, agent, args.threshold, args.one_grid)
         cuts = cut_ins(mic, agent)
         for onset, name in cuts:
 
