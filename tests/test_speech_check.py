@@ -42,6 +42,14 @@ def first_confirmed(confirmer: SpeechConfirmer, audio: np.ndarray, start: int = 
     return None
 
 
+def speech_and_start(path: Path) -> tuple[np.ndarray, int]:
+    """A speech recording and where webrtcvad would date its start (three frames before its first word)."""
+    audio = read_audio(path)
+    extent = speech_extent(audio)
+    assert extent is not None
+    return audio, max(0, extent[0] // FRAME * FRAME - 3 * FRAME)
+
+
 def test_the_noise_set_is_there_with_its_licences() -> None:
     names = {p.name for p in NOISE_CLIPS}
     listed = {line.split("\t")[0] for line in (NOISES / "manifest.tsv").read_text().splitlines()[1:]}
@@ -50,10 +58,7 @@ def test_the_noise_set_is_there_with_its_licences() -> None:
 
 @pytest.mark.parametrize("path", SPEECH_CLIPS, ids=lambda p: p.name)
 def test_real_speech_is_confirmed_from_its_onset(path: Path) -> None:
-    audio = read_audio(path)
-    extent = speech_extent(audio)
-    assert extent is not None
-    start = max(0, extent[0] // FRAME * FRAME - 3 * FRAME)  # where webrtcvad would date the start
+    audio, start = speech_and_start(path)
     assert first_confirmed(SpeechConfirmer(), audio, start) is not None
 
 
@@ -78,10 +83,7 @@ def test_bangs_and_knocks_do_not_pause_the_agent(path: Path) -> None:
 def test_a_voice_pauses_the_agent_no_later_than_it_cuts_it_off() -> None:
     later = []
     for path in SPEECH_CLIPS:
-        audio = read_audio(path)
-        extent = speech_extent(audio)
-        assert extent is not None
-        start = max(0, extent[0] // FRAME * FRAME - 3 * FRAME)
+        audio, start = speech_and_start(path)
         paused = first_confirmed(pause_confirmer(BargeInConfig()), audio, start)
         cut = first_confirmed(SpeechConfirmer(), audio, start)
         assert paused is not None and cut is not None and paused <= cut, path.name
@@ -93,10 +95,7 @@ def test_windows_half_a_window_apart_hear_some_first_words_sooner() -> None:
     """Where Silero's 32 ms windows fall on a first word matters: the pause asks two grids."""
     sooner = []
     for path in SPEECH_CLIPS:
-        audio = read_audio(path)
-        extent = speech_extent(audio)
-        assert extent is not None
-        start = max(0, extent[0] // FRAME * FRAME - 3 * FRAME)
+        audio, start = speech_and_start(path)
         one_grid = pause_confirmer(BargeInConfig()).first
         both, alone = first_confirmed(pause_confirmer(BargeInConfig()), audio, start), first_confirmed(one_grid, audio, start)
         assert both is not None and alone is not None and both <= alone, path.name
