@@ -58,7 +58,7 @@ TEN_MS = SAMPLE_RATE // 100
 # each move is an echo path change that the APM learns again only while the agent speaks: the
 # first words of the next replies came through. The measured path takes up what is left.
 MOVED = SAMPLE_RATE * 40 // 1000
-MOVE_AFTER = SAMPLE_RATE * 180 // 1000  # of blocks the clocks must agree over
+MOVE_AFTER = SAMPLE_RATE * 180 // 1000  # samples of blocks (180 ms, whatever the block size) the clocks must agree over
 LEARN_WINDOWS = 24  # of the agent speaking (250 ms each): the echo path is found, ruled out, or given up on by then
 MUTE_TAIL = SAMPLE_RATE * 3 // 10  # while learning: how long after the agent's voice its echo may still come
 TAIL_MARGIN = SAMPLE_RATE * 50 // 1000  # the room's reverberation and the APM's frames, past the path's lag
