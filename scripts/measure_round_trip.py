@@ -57,8 +57,8 @@ def round_trips(sd: object, setting: str, seconds: float) -> tuple[list[float], 
     ):  # fmt: skip
         time.sleep(seconds)
     # Each click with the first sound heard after it.
-    trips = [(next(h for h in heard if h > s) - s) * 1000 for s in sent if any(h > s for h in heard)]
-    return [t for t in trips if t < 300], underruns[0]
+    first_after = [next((h for h in heard if h > s), None) for s in sent]
+    return [(h - s) * 1000 for s, h in zip(sent, first_after) if h is not None and h - s < 0.3], underruns[0]
 
 
 def main() -> None:

@@ -99,13 +99,15 @@ def cut_ins(mic: np.ndarray, agent: np.ndarray) -> list[tuple[int, str]]:
 def echo_only_pauses(rows: list[tuple[int, bool, bool, bool]], agent: np.ndarray, cuts: list[tuple[int, str]]) -> int:
     """How often the pause's conditions came to hold while only the agent's echo was there: the
     agent audible in the last 300 ms, no cut-in from 300 ms before its first word to 4 s after."""
+
+    def echo_only(end: int) -> bool:
+        agent_audible = np.sqrt(np.mean(agent[max(0, end - RATE * 3 // 10) : end] ** 2)) > 0.003
+        return agent_audible and not any(onset - RATE * 3 // 10 <= end <= onset + 4 * RATE for onset, _ in cuts)
+
     count, held = 0, False
     for end, *conditions in rows:
-        echo_only = np.sqrt(np.mean(agent[max(0, end - RATE * 3 // 10) : end] ** 2)) > 0.003 and not any(
-            onset - RATE * 3 // 10 <= end <= onset + 4 * RATE for onset, _ in cuts
-        )
         now = all(conditions)
-        count += now and not held and echo_only
+        count += now and not held and echo_only(end)  # judged only where a pause would begin
         held = now
     return count
 
@@ -132,8 +134,8 @@ def main() -> None:
 
             silent = silent_from(agent, onset)
             stop = round((silent - onset) / 16) if silent is not None else None
-            decisions.append(first(3))
-            print(f"{onset / RATE:7.2f} s {name:28} sound {first(1)}  near {first(2)}  silero (all) {first(3)}  | speaker silent {stop} ms")
+            decisions.append(decided := first(3))
+            print(f"{onset / RATE:7.2f} s {name:28} sound {first(1)}  near {first(2)}  silero (all) {decided}  | speaker silent {stop} ms")
         false_pauses += echo_only_pauses(rows, agent, cuts)
     found = [d for d in decisions if d is not None]
     if found:
