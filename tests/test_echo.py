@@ -17,6 +17,7 @@ from voice_agent.audio.echo import EchoCanceller, ReferenceTrack
 from voice_agent.audio.source import read_audio
 from voice_agent.core.config import Config
 from voice_agent.core.events import UserStartedSpeaking
+from voice_agent.core.level import level_db
 from voice_agent.measure.judge import speech_extent
 from voice_agent.stages.vad import Vad
 
@@ -229,6 +230,37 @@ def test_with_headphones_the_user_can_cut_into_the_first_reply_after_its_first_s
     mic[at : at + len(user)] += user
     starts = speech_starts(cancel(played, mic))
     assert len(starts) == 1 and at <= starts[0] < at + len(user) // 2
+
+
+def test_with_no_echo_a_user_answering_a_short_first_reply_at_once_is_heard_from_the_first_word() -> None:
+    """The path is not ruled out yet 1.5 s into the agent's first voice, so the microphone is muted
+    while an echo may come; but one that stayed quiet all along that voice has no echo to come
+    after it. Muted 300 ms past it regardless, the room's "seven of clubs" said at once after a
+    short first reply was heard as "have enough clothes" in half the runs."""
+    reply = read_audio(SPEECH / REPLY[0])[: 3 * RATE // 2]
+    played = np.concatenate([np.zeros(RATE // 2, np.float32), reply, np.zeros(2 * RATE, np.float32)])
+    mic = np.random.default_rng(5).normal(0, 0.001, len(played)).astype(np.float32)
+    user, at = read_audio(SPEECH / USER), RATE // 2 + len(reply)
+    mic[at : at + len(user)] += user
+    out = cancel((played * 32767).astype(np.int16), mic)
+    onset = slice(at + RATE // 10, at + 3 * RATE // 10)  # "se-" of "seven"
+    assert level_db(out[onset]) > level_db(mic[onset]) - 10, (level_db(out[onset]), level_db(mic[onset]))
+    starts = speech_starts(out)
+    assert len(starts) == 1 and at <= starts[0] < at + RATE // 4, starts
+
+
+def test_an_echo_heard_during_a_short_first_reply_keeps_the_microphone_muted_after_it() -> None:
+    """The same, with the agent's voice coming back 150 ms later at -10 dB: its echo outlasts it,
+    so the 300 ms after it stay muted (and the VAD hears nothing of the agent)."""
+    reply = read_audio(SPEECH / REPLY[0])[: 3 * RATE // 2]
+    played = np.concatenate([np.zeros(RATE // 2, np.float32), reply, np.zeros(2 * RATE, np.float32)])
+    lag = 150 * RATE // 1000
+    mic = np.concatenate([np.zeros(lag, np.float32), played])[: len(played)] * 10 ** (-10 / 20)
+    mic += np.random.default_rng(6).normal(0, 0.001, len(mic)).astype(np.float32)
+    out = cancel((played * 32767).astype(np.int16), mic)
+    end = RATE // 2 + len(reply)
+    assert not out[end : end + lag].any()  # the echo of the voice's last 150 ms
+    assert speech_starts(out) == []
 
 
 def test_with_no_echo_the_users_voice_skips_the_canceller_once_the_path_is_ruled_out() -> None:

@@ -214,7 +214,7 @@ async def test_sigkill_mid_reply_loses_only_the_turn_in_progress(room: VirtualRo
     messages, unanswered = load(transcript)
     # Every completed turn is there. The third reply had finished streaming (it was
     # being spoken), so it may be there too; nothing else is.
-    assert [m["content"] for m in messages if m["role"] == "assistant"][:2] == REPLIES[:2]
+    assert [m["content"] for m in messages if m["role"] == "assistant"][:2] == REPLIES[:2], "\n".join(agent.lines)
     assert [m["role"] for m in messages][:4] == ["user", "assistant", "user", "assistant"] and len(messages) in (4, 6)
     assert "forward" in messages[0]["content"].lower() and "club" in messages[2]["content"].lower()
     # The metrics of the finished turns were on disk too.

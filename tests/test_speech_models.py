@@ -41,6 +41,7 @@ def test_wer_normalises_numbers_and_punctuation() -> None:
     assert normalize("Go forward 10 meters.") == ["go", "forward", "ten", "meters"]
     assert wer(["two nine three four zero"], ["2, 9, 3, 4, 0."]) == 0.0
     assert wer(["a b c d"], ["a x c"]) == 0.5
+    assert wer(["All right, wait."], ["Alright, wait."]) == 0.0
 
 
 def test_stt_on_real_speech(stt: Transcriber) -> None:

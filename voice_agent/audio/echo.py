@@ -174,6 +174,8 @@ class EchoCanceller:
         self._hold = 0  # how far the reference is held back (see `_held_back`)
         self._carry = np.zeros(0, np.float32)  # reference read but short of a whole 10 ms
         self._echo_until = 0  # microphone position up to which an echo of what was fed may come
+        self._voice_from = self._voice_until = 0  # the microphone's frames while the agent's latest voice was fed
+        self._heard_during = False  # the microphone heard sound during it
         self._kept_db: deque[float] = deque(maxlen=3)  # output level minus capture level, last 60 ms
         self._settling: deque[float] = deque(maxlen=SETTLE_FRAMES)  # the same, per 10 ms, while learning
         self._learn_from = 0  # path.attempts when learning last began: the session's start, or a move
@@ -209,7 +211,9 @@ class EchoCanceller:
                 self._apm.process_reverse_stream(self._frame(self._pcm(reference[k : k + TEN_MS])))
             self._carry = reference[whole:]
             if reference[:whole].any():
-                self._echo_until = due + MUTE_TAIL
+                if position + i >= self._echo_until:  # the agent starts speaking again
+                    self._voice_from, self._heard_during = position + i, False
+                self._voice_until, self._echo_until = position + i + TEN_MS, due + MUTE_TAIL
             pcm = self._pcm(frame[i : i + TEN_MS])  # one conversion; each APM works on its own frame in place
             audio, plain = self._frame(pcm), self._frame(pcm)
             self._apm.process_stream(audio)
@@ -222,9 +226,22 @@ class EchoCanceller:
                 captured = level_db(frame[i : i + TEN_MS])
                 if captured > ECHO_DB:
                     self._settling.append(level_db(out[i : i + TEN_MS]) - captured)
-                out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
+                    self._heard_during |= position + i < self._voice_until
+                if self._echo_may_come(position + i):
+                    out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         self._kept_db.append(level_db(out) - level_db(frame))
         return out
+
+    def _echo_may_come(self, at: int) -> bool:
+        """While learning: may an echo of the agent's voice reach the microphone at `at`?
+
+        After the agent's voice, for MUTE_TAIL, unless the microphone stayed quiet all along a
+        voice longer than that: then there is no echo to come. (Muted regardless, the start of a
+        user answering a short first reply at once was lost: "seven of clubs" heard as "have
+        enough clothes" in half the room runs.)"""
+        if at < self._voice_until:
+            return True
+        return self._heard_during or self._voice_until - self._voice_from < MUTE_TAIL
 
     def _held_back(self) -> int:
         """How far to hold the reference back: to `margin_ms` before its echo, moved only when the

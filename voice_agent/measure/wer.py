@@ -22,7 +22,8 @@ def number_words(n: int) -> str:
 
 
 def normalize(text: str) -> list[str]:
-    text = text.lower().replace("mr.", "mister").replace("-", " ")
+    # Whisper writes "all right" as "alright" on some takes and not on others: one spelling for both.
+    text = text.lower().replace("mr.", "mister").replace("-", " ").replace("alright", "all right")
     text = re.sub(r"\d+", lambda m: " " + number_words(int(m.group())) + " " if int(m.group()) < 10**6 else m.group(), text)
     text = re.sub(r"[^a-z0-9' ]+", " ", text)
     return [w.strip("'") for w in text.split() if w.strip("'")]
