@@ -151,6 +151,9 @@ def measure(args: argparse.Namespace, echo_db: float | None, delay_ms: int) -> d
     stops = [ms for _, ms in each]
     figures = summarize(turn_verdicts)
     extra_starts = sum(max(0, v.answers - 1) for v in verdicts)
+    # The agent's own account, beside the judged figures: a pause that went on leaves a gap
+    # shorter than the judge's REPLY_GAP_S, so the recording alone does not tell it from a slow sentence.
+    log_text = (out.parent / (out.stem + ".log")).read_text()
     return {
         "echo": "none" if echo_db is None else f"{echo_db:+.0f} dB, {delay_ms} ms",
         "turns": len(turns),
@@ -160,6 +163,7 @@ def measure(args: argparse.Namespace, echo_db: float | None, delay_ms: int) -> d
         "response_latency_ms": figures["response_latency_ms"],
         "cut_ins": len(cuts),
         "cut_ins_that_did_not_stop_it": missed,
+        "pauses_that_went_on_by_its_log": log_text.count("the sound did not cut it off"),
         "bargein_stop_ms": {
             "n": len(stops),
             "p50": round(float(np.percentile(stops, 50)), 1) if stops else None,

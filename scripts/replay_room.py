@@ -8,7 +8,8 @@ pause's Silero check) and prints, for each cut-in (a recording of
 measure_live's CUT_INS found in the microphone track while the agent spoke),
 how long after the cut-in's first word each condition of the pause first held:
 
-- sound: 60 ms of voice-like sound over the agent (`TurnDetector.sounding`);
+- sound: 60 ms of voice-like sound over the agent (`TurnDetector.sounding`), in what
+  the pause hears (`EchoCanceller.pause_hears`: the linear filter's output once trusted);
 - near: and the canceller kept enough of it to be a voice in the room (`near_end`);
 - silero (all): and one Silero window at `--threshold` (the pause's bar): the pause decision;
 
@@ -18,6 +19,7 @@ The canceller starts cold here, as in a session, but its state is not the
 live one's: the figures explain the room's stop times, they are not them.
 
     python scripts/replay_room.py out/room_echo-10dB_150ms.wav [more recordings] [--threshold 0.15]
+    python scripts/replay_room.py --apm-only ...   # the pause hearing the APM's output, as before the linear filter
 
 With several recordings it ends with the pooled figures: the decision's
 p50/p95 after the first word, and how often the conditions held while only
@@ -51,7 +53,7 @@ PAUSE_FRAMES = CFG.bargein.pause_ms * RATE // 1000 // FRAME
 
 
 def replay(mic: np.ndarray, agent: np.ndarray, threshold: float, one_grid: bool = False) -> list[tuple[int, bool, bool, bool]]:
-    """Per 20 ms frame: (its end, sound, near_end, Silero's bar met)."""
+    """Per 20 ms frame: (its end, sound, near_end, Silero's bar met), as `stages.pause.PauseDetector` has them."""
     vad, echo = Vad(CFG.vad), EchoCanceller(RATE, place=lambda n: n)
     recent = RecentAudio()
     confirm = pause_confirmer(replace(CFG.bargein, pause_voice_threshold=threshold), recent)
@@ -64,9 +66,9 @@ def replay(mic: np.ndarray, agent: np.ndarray, threshold: float, one_grid: bool 
         while handed < min(len(played), p + 4 * FRAME):
             echo.played(played[handed : handed + FRAME], handed)
             handed += FRAME
-        out = echo.process(mic[p : p + FRAME], p)
-        vad.process(p, out)
-        recent.feed(p, out)
+        heard_here = echo.pause_hears(echo.process(mic[p : p + FRAME], p))
+        vad.process(p, heard_here)
+        recent.feed(p, heard_here)
         sound = vad.detector.sounding(p + FRAME, PAUSE_FRAMES, RATE // 5)
         heard = bool(sound) and confirm.confirms(vad.detector.sound_start or 0, p + FRAME)
         rows.append((p + FRAME, bool(sound), echo.near_end(), heard))
@@ -117,7 +119,10 @@ def main() -> None:
     ap.add_argument("recordings", type=Path, nargs="+", help="measure_live room recordings (microphone, speaker)")
     ap.add_argument("--threshold", type=float, default=CFG.bargein.pause_voice_threshold, help="the pause's Silero bar")
     ap.add_argument("--one-grid", action="store_true", help="Silero's windows on one grid only (StaggeredConfirmer.first)")
+    ap.add_argument("--apm-only", action="store_true", help="the pause hears the APM's output (the linear filter never trusted)")
     args = ap.parse_args()
+    if args.apm_only:
+        EchoCanceller.linear_trusted = property(lambda self: False)  # type: ignore[method-assign,assignment]
     decisions, false_pauses = [], 0
     for recording in args.recordings:
         audio, rate = sf.read(str(recording), dtype="float32")

@@ -38,6 +38,7 @@ from voice_agent.core.events import (
 )
 from voice_agent.core.timeline import WallClock
 from voice_agent.measure.scripted_llm import Reply, ScriptedLLM
+from voice_agent.stages.pause import NoEcho
 from voice_agent.stages.sentences import speakable
 from voice_agent.stages.stt import Transcriber
 from voice_agent.stages.tts import Synthesizer
@@ -49,6 +50,16 @@ LONG = (
     "stormy night. Its keeper climbed the stairs each evening. Nobody remembers his name today."
 )
 SHORT = "Seven of clubs, noted."
+
+
+class EchoFor(NoEcho):
+    """An echo path that goes on `samples` after the agent's voice."""
+
+    def __init__(self, samples: int) -> None:
+        self.samples = samples
+
+    def tail(self) -> int:
+        return self.samples
 
 
 def trimmed(audio: np.ndarray, keep_ms: int = 100) -> np.ndarray:
@@ -301,7 +312,7 @@ async def test_a_sound_that_does_not_cut_in_pauses_the_voice_and_it_goes_on(mode
     async with ScriptedLLM(LONG) as server:
 
         def script(agent: Agent, seen: Seen, clock: WallClock) -> list[Step]:
-            agent.echo_tail = lambda: tail
+            agent.echo = EchoFor(tail)
             playing = lambda: seen.count(AgentSpeechSent) > 0  # noqa: E731
             return [Pause(0.3), Say(Q1), Until(playing, hold_s=1.5), Say(noise), finished(agent, seen, LONG)]
 

@@ -102,6 +102,50 @@ def test_near_end_tells_the_users_voice_from_the_agents_echo(gain_db: float) -> 
     assert any(said[onset // FRAME : onset // FRAME + 5])
 
 
+def test_at_0_db_the_pause_hears_the_users_first_words_whole_where_the_apm_takes_them_down() -> None:
+    """Once the canceller trusts its linear filter (in the second reply), the pause hears that
+    filter's output: the user's cut-in as loud as alone from its first 20 ms, where the APM's
+    suppressor, with the echo as loud as the user, takes the start down (in the room: 100-250 ms
+    of it, and the pause came that much later)."""
+    user_at = 19.0
+    played, mic = conversation(150, 0.0, user_at_s=user_at)
+    alone = conversation(150, -200.0, user_at_s=user_at)[1]  # the user (and the noise) without the echo
+    aec = EchoCanceller(RATE, place=lambda n: n)
+    heard, apm, trusted, handed = [], [], [], 0
+    for i in range(0, len(mic) - FRAME + 1, FRAME):
+        while handed < min(len(played), i + 4 * FRAME):
+            aec.played(played[handed : handed + FRAME], handed)
+            handed += FRAME
+        apm.append(aec.process(mic[i : i + FRAME], i))
+        heard.append(aec.pause_hears(apm[-1]))
+        trusted.append(aec.linear_trusted)
+    assert all(trusted[int(17.0 * RATE) // FRAME : int(user_at * RATE) // FRAME])
+    onset = (int(user_at * RATE) + speech_extent(read_audio(SPEECH / USER))[0]) // FRAME
+    for f in range(onset, onset + 5):
+        assert abs(level_db(heard[f]) - level_db(alone[f * FRAME : (f + 1) * FRAME])) < 3, f - onset
+    assert min(level_db(apm[f]) - level_db(alone[f * FRAME : (f + 1) * FRAME]) for f in range(onset, onset + 5)) < -10
+
+
+@pytest.mark.parametrize("gain_db", [-10.0, 0.0])
+def test_the_linear_filter_calls_the_echo_alone_echo_and_never_the_users_voice(gain_db: float) -> None:
+    """`is_echo` keeps a sound the APM let through from cutting the agent off: in the second reply
+    it says so for the echo alone (most frames of it), and never while the user talks over it."""
+    user_at = 19.0
+    played, mic = conversation(150, gain_db, user_at_s=user_at)
+    aec = EchoCanceller(RATE, place=lambda n: n)
+    said, handed = [], 0
+    for i in range(0, len(mic) - FRAME + 1, FRAME):
+        while handed < min(len(played), i + 4 * FRAME):
+            aec.played(played[handed : handed + FRAME], handed)
+            handed += FRAME
+        aec.process(mic[i : i + FRAME], i)
+        said.append(aec.is_echo())
+    echo_only = [said[f] for f in range(int(16.0 * RATE) // FRAME, int(user_at * RATE) // FRAME) if level_db(mic[f * FRAME : (f + 1) * FRAME]) > -40]
+    assert sum(echo_only) >= 0.8 * len(echo_only), f"{sum(echo_only)} of {len(echo_only)}"
+    onset = int(user_at * RATE) + speech_extent(read_audio(SPEECH / USER))[0]
+    assert not any(said[(onset + RATE // 25) // FRAME : (onset + RATE // 4) // FRAME])  # its first word
+
+
 @pytest.mark.parametrize("handed_early_ms", [20, 500])
 def test_how_early_the_speaker_hands_audio_over_does_not_matter(handed_early_ms: int) -> None:
     """Fed as it came, a reference half a second ahead of its echo let it through; laid on the clock it does not."""

@@ -54,7 +54,7 @@ async def run_live(cfg: Config, parts: Parts, view: View, metrics_path: Path | N
 
         echo = EchoCanceller(speaker.rate, place=speaker.position_of)
         speaker.on_played = echo.played
-        agent.near_end, agent.echo_tail = echo.near_end, echo.tail  # its own echo must not pause or cut it
+        agent.echo = echo  # its own echo must not pause or cut it
 
     async def metered() -> AsyncIterator[tuple[int, np.ndarray]]:
         async for position, frame in mic.frames():

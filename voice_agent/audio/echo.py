@@ -32,6 +32,14 @@ all the time (silence between replies), so the APM never loses its alignment.
 had the echo back at the start of replies: 12 extra agent starts in 10 turns
 at -10 dB/150 ms.)
 
+What the pause hears (`pause_hears`, `near_end`): the APM ends in a suppressor
+that, with the echo as loud as the user, took the first 100-250 ms of a
+cut-in down with it. Beside it runs a linear filter (linear_echo.py) on the
+same reference; once it is seen to take 25 dB or more off this voice's echo,
+the pause listens to its output, which keeps the user's onset whole, and
+takes a sound for a voice in the room when the filter left most of it and it
+is near the loudest the microphone heard in the last second.
+
 Measured in the virtual room: see README ("Measured in the room") and
 `python scripts/measure_live.py --grid`.
 """
@@ -49,6 +57,7 @@ import soxr
 from ..core.events import SAMPLE_RATE
 from ..core.level import level_db
 from .echo_delay import EchoPath
+from .linear_echo import LinearEcho
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +77,10 @@ SLACK = SAMPLE_RATE * 40 // 1000  # a reference this much further ahead of its e
 SETTLE_FRAMES = 100  # of 10 ms with the agent's echo in them: the APM has settled once it took ...
 SETTLED_DB = -20.0  # ... at least this much off every one of them
 ECHO_DB = -50.0  # a capture frame quieter than this holds too little echo to tell
+TRUSTED_ERLE_DB = 25.0  # the linear filter takes this much off the echo (median of this voice's last 50 loud frames) ...
+TRUSTED_AFTER = 20  # ... measured on at least this many 10 ms frames of it: the pause may hear its output
+LINEAR_NEAR_DB = -15.0  # the linear filter left this much of the capture or more: a voice in the room
+OVER_PEAK_DB = -15.0  # a voice left by the linear filter is at most this far under the capture's peak (last second)
 
 
 class ReferenceTrack:
@@ -179,6 +192,13 @@ class EchoCanceller:
         self._kept_db: deque[float] = deque(maxlen=3)  # output level minus capture level, last 60 ms
         self._settling: deque[float] = deque(maxlen=SETTLE_FRAMES)  # the same, per 10 ms, while learning
         self._learn_from = 0  # path.attempts when learning last began: the session's start, or a move
+        self._linear = LinearEcho()
+        self._lin_reference = np.zeros(2 * SAMPLE_RATE, np.float32)  # what was read of the track, by its position
+        self._lin_read = 0  # positions before this have been read into it
+        self._lin_levels: deque[tuple[float, float]] = deque(maxlen=6)  # (left, kept) in dB, last 60 ms
+        self._mic_peak: deque[float] = deque(maxlen=100)  # capture levels, last second
+        self._erle: deque[float] = deque(maxlen=50)  # dB the linear filter took off loud frames of echo, this voice
+        self.for_pause = np.zeros(0, np.float32)  # the last frame, as the pause should hear it (see `process`)
 
     def played(self, block: np.ndarray, first: int = 0) -> None:
         """What the speaker just played from its output sample `first` on (called from its audio thread)."""
@@ -198,14 +218,16 @@ class EchoCanceller:
         if self.path.captured(frame) is not None and self.path.lag != lag:
             log.info("echo path: %.0f ms after the speaker plays it", (self.path.lag or 0) * 1000 / SAMPLE_RATE)
         hold = self._held_back()
-        out = np.empty_like(frame)
+        out, linear = np.empty_like(frame), np.empty_like(frame)
         for i in range(0, len(frame), TEN_MS):
             # An echo that comes before where the clocks lay its reference (hold < 0) needs the
             # reference read further ahead, but never past what the speaker has handed over:
             # a position read is a position lost to a block that comes later.
             due = position + i + TEN_MS + self._lead
             due = min(due - hold, max(due, self._track.written_to))
-            reference = np.concatenate([self._carry, self._track.read(due)])
+            read = self._track.read(due)
+            self._lin_keep(read, due)
+            reference = np.concatenate([self._carry, read])
             whole = len(reference) // TEN_MS * TEN_MS
             for k in range(0, whole, TEN_MS):
                 self._apm.process_reverse_stream(self._frame(self._pcm(reference[k : k + TEN_MS])))
@@ -213,6 +235,7 @@ class EchoCanceller:
             if reference[:whole].any():
                 if position + i >= self._echo_until:  # the agent starts speaking again
                     self._voice_from, self._heard_during = position + i, False
+                    self._erle.clear()  # the path may have moved a little since: the linear filter proves itself again
                 self._voice_until, self._echo_until = position + i + TEN_MS, due + MUTE_TAIL
             pcm = self._pcm(frame[i : i + TEN_MS])  # one conversion; each APM works on its own frame in place
             audio, plain = self._frame(pcm), self._frame(pcm)
@@ -222,6 +245,7 @@ class EchoCanceller:
             # should an echo come, only blurs the user's voice while the agent speaks.
             kept = plain if self.path.coupling == 0.0 else audio
             out[i : i + TEN_MS] = np.frombuffer(kept.data, dtype=np.int16).astype(np.float32) / 32768
+            linear[i : i + TEN_MS] = self._lin_process(frame[i : i + TEN_MS], position + i - hold)
             if self.learning and position + i < self._echo_until:
                 captured = level_db(frame[i : i + TEN_MS])
                 if captured > ECHO_DB:
@@ -230,7 +254,53 @@ class EchoCanceller:
                 if self._echo_may_come(position + i):
                     out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         self._kept_db.append(level_db(out) - level_db(frame))
+        # Noticing a voice over the agent's: the linear filter's output, which keeps the user's onset
+        # whole where the APM's suppressor takes it down; once it is seen to remove the echo.
+        self.for_pause = linear if self.linear_trusted else out
         return out
+
+    def _lin_keep(self, read: np.ndarray, until: int) -> None:
+        """Keep what was read of the track (positions until - len(read) .. until) for the linear filter."""
+        n = len(self._lin_reference)
+        read = read[-n:]
+        self._lin_reference[(until - len(read) + np.arange(len(read))) % n] = read
+        self._lin_read = max(self._lin_read, until)
+
+    def _lin_process(self, frame: np.ndarray, at: int) -> np.ndarray:
+        """10 ms of capture through the linear filter, its reference the track from `at` (its
+        echo comes `margin_ms` later once the path is measured: within the filter's reach)."""
+        n = len(self._lin_reference)
+        positions = at + np.arange(TEN_MS)
+        # Not read yet (the speaker has not handed it over): silence, not what the ring held 2 s ago.
+        reference = np.where(positions < self._lin_read, self._lin_reference[positions % n], 0)
+        left = self._linear.process(reference, frame)
+        captured, kept = level_db(frame), level_db(left)
+        self._mic_peak.append(captured)
+        self._lin_levels.append((kept, kept - captured))
+        # Loud frames only: on quiet ones the noise floor caps the figure.
+        if captured > max(ECHO_DB, max(self._mic_peak) + OVER_PEAK_DB) and level_db(reference) > ECHO_DB:
+            self._erle.append(captured - kept)
+        return left
+
+    def pause_hears(self, frame: np.ndarray) -> np.ndarray:
+        """The frame just processed (`frame`, its output) as the pause should hear it."""
+        return self.for_pause
+
+    def is_echo(self) -> bool:
+        """The linear filter took most of the last 60 ms off: the agent's own echo, even where the APM let
+        it through. (A filter on the reference cannot take a user's voice off, and one that has not
+        found the echo yet leaves it: either way this says no.) In a room run a converged APM let the
+        first words of three replies in a row through after a cut-in, taken for the user going on."""
+        if self.learning or not self.path.coupling or len(self._lin_levels) < (self._lin_levels.maxlen or 0):
+            return False
+        return max(kept for _, kept in self._lin_levels) < LINEAR_NEAR_DB
+
+    @property
+    def linear_trusted(self) -> bool:
+        """The echo is measured, the APM has settled on it, and the linear filter removes it too."""
+        if self.learning or not self.path.coupling or len(self._erle) < TRUSTED_AFTER:
+            return False
+        return float(np.median(self._erle)) >= TRUSTED_ERLE_DB
 
     def _echo_may_come(self, at: int) -> bool:
         """While learning: may an echo of the agent's voice reach the microphone at `at`?
@@ -279,6 +349,10 @@ class EchoCanceller:
         it lets through (misaligned for a moment) is kept too: then this says
         yes, and barge-in's own checks remain.
         """
+        if self.linear_trusted:  # the linear filter's output is most of the capture, and loud enough to be a voice
+            left = max(level for level, _ in self._lin_levels)
+            kept = max(kept for _, kept in self._lin_levels)
+            return kept >= LINEAR_NEAR_DB and left >= max(self._mic_peak) + OVER_PEAK_DB
         return max(self._kept_db, default=0.0) >= NEAR_END_DB
 
     @property

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 import numpy as np
@@ -56,8 +56,9 @@ from ..core.timeline import Sink, Source
 from ..stages.endpointing import end_of_turn_ms, hold_ms
 from ..stages.llm import ToolUse
 from ..stages.normalize import validate_sentence
+from ..stages.pause import Echo, NoEcho, PauseDetector
 from ..stages.sentences import SentenceBuffer
-from ..stages.speech_check import confirmers
+from ..stages.speech_check import speech_confirmer
 from ..stages.tools import Toolbox
 from ..stages.vad import Vad
 from .bargein import Spoken, heard_text, unheard_text
@@ -94,10 +95,9 @@ class Agent:
         self._vad: Vad | None = None
         self._pause_frames = -(-self.cfg.bargein.pause_ms // self.cfg.vad.frame_ms)
         self._continue = self.cfg.bargein.continue_ms * SAMPLE_RATE // 1000
-        # Silero's word on a barge-in (or none), and on a sound that pauses it: a voice, not a cough.
-        self._confirm, self._pause_confirm = confirmers(self.cfg.bargein)
-        self.near_end: Callable[[], bool] = lambda: True  # the sound is not the agent's echo (live: the canceller says)
-        self.echo_tail: Callable[[], int] = lambda: 0  # how long the agent's echo goes on after its voice (live)
+        self._confirm = speech_confirmer(self.cfg.bargein)  # Silero's word on a barge-in (or none)
+        self._pause = PauseDetector(self.cfg)  # is there a voice over the agent's? (it pauses)
+        self.echo: Echo = NoEcho()  # live: the canceller says what is the agent's own echo
         self._wire(self.bus)
 
     def _wire(self, bus: Bus) -> None:
@@ -321,17 +321,16 @@ class Agent:
 
     def _pause_or_go_on(self, now: int) -> list[AgentSpeechSent | ReplyPaused]:
         """Silent at the first voice over the agent's, while barge-in decides; on once it is quiet."""
-        reply, detector = self.reply, self._vad.detector if self._vad else None
-        if reply is None or detector is None or reply.gated or not self._pause_frames:
+        if (reply := self.reply) is None or reply.gated or not self._pause_frames:
             return []
-        sound = detector.sounding(now, self._pause_frames, PAUSE_QUIET)
+        sound = self._pause.sounding(now, self._pause_frames, PAUSE_QUIET)
         if reply.paused is None and sound and self.sink.playing():
             # Not in the first `continue_ms` of its voice (or of going on): a canceller lets onsets through.
-            if reply.sounded_for(now) >= self._continue and self._pause_confirm.confirms(detector.sound_start or 0, now) and self.near_end():
+            if reply.sounded_for(now) >= self._continue and self._pause.confirms(now) and self.echo.near_end():
                 reply.pause(self.sink.stop(), ended=reply.recorded and not any(r.busy for r in self._reply_routes[1:]))
                 log.info("reply %d paused at %d: a voice over it", reply.id, reply.paused_at)
                 return [ReplyPaused(reply.id, reply.paused_at)]
-        elif reply.paused is not None and sound is False and now >= reply.paused_at + self.echo_tail() + PAUSE_QUIET:
+        elif reply.paused is not None and sound is False and now >= reply.paused_at + self.echo.tail() + PAUSE_QUIET:
             log.info("reply %d goes on: the sound did not cut it off", reply.id)
             return [sent for sent in map(self._play, reply.go_on(now)) if sent is not None]
         return []
@@ -344,12 +343,12 @@ class Agent:
         if self.reply.recorded and not (sounding or any(r.busy for r in self._reply_routes[1:])):
             return None  # it has all played; the llm route is busy with the next turn's words, not with it
         audible = any(p.start < now for p in self.reply.spoken)
-        tail = self.reply.paused_at + self.echo_tail() if self.reply.paused is not None else 0  # its echo, not the user
+        tail = self.reply.paused_at + self.echo.tail() if self.reply.paused is not None else 0  # its echo, not the user
         since = max(self._speech_start, tail)
         voiced = (self._vad.detector.voiced_until if self._vad else now) - since
         heard = not audible or self._confirm.confirms(self._speech_start, now)  # as frames come: ready in time
-        if audible and (voiced < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000 or not heard):
-            return None  # maybe a cough: speech (not time) since its onset decides, and Silero hears words
+        if audible and (voiced < self.cfg.bargein.min_speech_ms * SAMPLE_RATE // 1000 or not heard or self.echo.is_echo()):
+            return None  # maybe a cough (speech, not time, since its onset decides; Silero hears words), or its echo
         return self._interrupt(self._speech_start, audible)
 
     def _interrupt(self, speech_start: int, audible: bool) -> Interruption:
@@ -389,7 +388,8 @@ class Agent:
         async for position, frame in source.frames():
             for event in vad.process(position, frame):
                 await self.bus.publish(event)
-            self._confirm.feed(position, frame)  # the pause's confirmer reads the same audio
+            self._confirm.feed(position, frame)
+            self._pause.feed(position, self.echo.pause_hears(frame))
             for event in [*self._settle_onset(), *self._pause_or_go_on(position + len(frame))]:
                 await self.bus.publish(event)
             interruption = self._check_bargein(position + len(frame))
