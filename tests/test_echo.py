@@ -6,6 +6,7 @@ microphone's clock."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from voice_agent.core.level import level_db
 from voice_agent.measure.judge import speech_extent
 from voice_agent.stages.vad import Vad
 
+T = TypeVar("T")
 RATE = 16000
 FRAME = 320
 REPLY = ["ps_librivox_sense_and_sensibility_0870.wav", "ps_librivox_sense_and_sensibility_0890.wav"]
@@ -51,20 +53,32 @@ def conversation(lag_ms: int, gain_db: float, user_at_s: float | None = None) ->
     return (played * 32767).astype(np.int16), mic
 
 
-def cancel(
-    played: np.ndarray, mic: np.ndarray, handed_early: int = 3 * FRAME, place: Callable[[int], int] = lambda n: n
-) -> np.ndarray:
-    """Through the canceller as live: the speaker hands each block over `handed_early` before it
-    plays, and says where it plays (`place`; by default its own sample number: the clocks are one)."""
+def each_frame(
+    played: np.ndarray,
+    mic: np.ndarray,
+    look: Callable[[EchoCanceller, np.ndarray], T],
+    handed_early: int = 3 * FRAME,
+    place: Callable[[int], int] = lambda n: n,
+) -> list[T]:
+    """Through the canceller as live, `look(canceller, output)` after each frame: the speaker hands each
+    block over `handed_early` before it plays, and says where it plays (`place`; by default its own
+    sample number: the clocks are one)."""
     aec = EchoCanceller(RATE, place=place)
-    out = []
+    seen = []
     handed = 0
     for i in range(0, len(mic) - FRAME + 1, FRAME):
         while handed < min(len(played), i + FRAME + handed_early):
             aec.played(played[handed : handed + FRAME], handed)
             handed += FRAME
-        out.append(aec.process(mic[i : i + FRAME], i))
-    return np.concatenate(out)
+        seen.append(look(aec, aec.process(mic[i : i + FRAME], i)))
+    return seen
+
+
+def cancel(
+    played: np.ndarray, mic: np.ndarray, handed_early: int = 3 * FRAME, place: Callable[[int], int] = lambda n: n
+) -> np.ndarray:
+    """The canceller's output (see `each_frame`)."""
+    return np.concatenate(each_frame(played, mic, lambda aec, out: out, handed_early, place))
 
 
 def room_recording(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -87,14 +101,7 @@ def test_near_end_tells_the_users_voice_from_the_agents_echo(gain_db: float) -> 
     and the user's cut-in is, within 100 ms of its first word."""
     user_at = 19.0  # 4 s into the second reply
     played, mic = conversation(150, gain_db, user_at_s=user_at)
-    aec = EchoCanceller(RATE, place=lambda n: n)
-    said, handed = [], 0
-    for i in range(0, len(mic) - FRAME + 1, FRAME):
-        while handed < min(len(played), i + 4 * FRAME):
-            aec.played(played[handed : handed + FRAME], handed)
-            handed += FRAME
-        aec.process(mic[i : i + FRAME], i)
-        said.append(aec.near_end())
+    said = each_frame(played, mic, lambda aec, out: aec.near_end())
     second = int(16.0 * RATE) // FRAME  # the second reply's echo, before the user
     echo_only = [said[f] for f in range(second, int(user_at * RATE) // FRAME) if 10 * np.log10(np.mean(mic[f * FRAME : (f + 1) * FRAME] ** 2)) > -45]
     assert echo_only and sum(echo_only) <= len(echo_only) // 20, f"{sum(echo_only)} of {len(echo_only)} echo frames taken for a voice"
@@ -110,15 +117,7 @@ def test_at_0_db_the_pause_hears_the_users_first_words_whole_where_the_apm_takes
     user_at = 19.0
     played, mic = conversation(150, 0.0, user_at_s=user_at)
     alone = conversation(150, -200.0, user_at_s=user_at)[1]  # the user (and the noise) without the echo
-    aec = EchoCanceller(RATE, place=lambda n: n)
-    heard, apm, trusted, handed = [], [], [], 0
-    for i in range(0, len(mic) - FRAME + 1, FRAME):
-        while handed < min(len(played), i + 4 * FRAME):
-            aec.played(played[handed : handed + FRAME], handed)
-            handed += FRAME
-        apm.append(aec.process(mic[i : i + FRAME], i))
-        heard.append(aec.pause_hears(apm[-1]))
-        trusted.append(aec.linear_trusted)
+    heard, apm, trusted = zip(*each_frame(played, mic, lambda aec, out: (aec.pause_hears(out), out, aec.linear_trusted)))
     assert all(trusted[int(17.0 * RATE) // FRAME : int(user_at * RATE) // FRAME])
     onset = (int(user_at * RATE) + speech_extent(read_audio(SPEECH / USER))[0]) // FRAME
     for f in range(onset, onset + 5):
@@ -132,14 +131,7 @@ def test_the_linear_filter_calls_the_echo_alone_echo_and_never_the_users_voice(g
     it says so for the echo alone (most frames of it), and never while the user talks over it."""
     user_at = 19.0
     played, mic = conversation(150, gain_db, user_at_s=user_at)
-    aec = EchoCanceller(RATE, place=lambda n: n)
-    said, handed = [], 0
-    for i in range(0, len(mic) - FRAME + 1, FRAME):
-        while handed < min(len(played), i + 4 * FRAME):
-            aec.played(played[handed : handed + FRAME], handed)
-            handed += FRAME
-        aec.process(mic[i : i + FRAME], i)
-        said.append(aec.is_echo())
+    said = each_frame(played, mic, lambda aec, out: aec.is_echo())
     echo_only = [said[f] for f in range(int(16.0 * RATE) // FRAME, int(user_at * RATE) // FRAME) if level_db(mic[f * FRAME : (f + 1) * FRAME]) > -40]
     assert sum(echo_only) >= 0.8 * len(echo_only), f"{sum(echo_only)} of {len(echo_only)}"
     onset = int(user_at * RATE) + speech_extent(read_audio(SPEECH / USER))[0]

@@ -57,7 +57,7 @@ def voiced_ms(audio: np.ndarray, enough_ms: float | None = None) -> float:
 class RecentAudio:
     """The last `keep_s` seconds of the input, on its clock: what the confirmers run Silero over.
 
-    One is fed per session, however many confirmers read it (a cut's and a pause's)."""
+    One is fed per input, however many confirmers read it (the pause's two grids of windows)."""
 
     keep_s: float = 3.0
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
@@ -77,7 +77,7 @@ class SpeechConfirmer:
     """Silero over the audio since a start position, one window at a time, state carried between.
 
     `feed` every input frame (`recent` keeps only the last seconds; two
-    confirmers may share one `recent`, fed once through either: `confirmers`);
+    confirmers may share one `recent`, fed once through either: `pause_confirmer`);
     `confirms(start, now)` runs the model on the windows not yet seen between
     `start` and `now`, and says whether `min_speech_ms` of them were speech.
     It begins `WARM_UP` before `start`, where the input allows, without
@@ -183,10 +183,3 @@ def pause_confirmer(cfg: BargeInConfig, recent: RecentAudio | None = None) -> St
     recent = recent or RecentAudio()
     one = WINDOW * 1000 // SAMPLE_RATE
     return StaggeredConfirmer(*(SpeechConfirmer(one, cfg.pause_voice_threshold, recent, offset) for offset in (0, WINDOW // 2)))
-
-
-def confirmers(cfg: BargeInConfig) -> tuple[SpeechConfirmer | NoConfirmation, StaggeredConfirmer | NoConfirmation]:
-    """The cut's confirmer and the pause's, reading one copy of the input: feed the cut's only
-    (the pause's has one only when the cut's does)."""
-    recent = RecentAudio()
-    return speech_confirmer(cfg, recent), pause_confirmer(cfg, recent)
