@@ -22,9 +22,7 @@ SECONDS = 30
 
 
 def share_of_a_core(mic: np.ndarray, agent: np.ndarray, linear: bool) -> float:
-    echo = EchoCanceller(16000, place=lambda n: n)
-    if not linear:
-        echo._lin_process = lambda frame, at: frame  # type: ignore[method-assign]
+    echo = EchoCanceller(16000, place=lambda n: n, linear=linear)
     handed, started = 0, time.process_time()
     for p in range(0, len(mic) - FRAME, FRAME):
         while handed < min(len(agent), p + 4 * FRAME):

@@ -43,8 +43,8 @@ from voice_agent.audio.echo import EchoCanceller  # noqa: E402
 from voice_agent.audio.source import read_audio  # noqa: E402
 from voice_agent.core.config import Config  # noqa: E402
 from voice_agent.measure.judge import silent_from, speech_extent  # noqa: E402
-from voice_agent.stages.speech_check import RecentAudio, pause_confirmer  # noqa: E402
-from voice_agent.stages.vad import Vad  # noqa: E402
+from voice_agent.stages.pause import PauseDetector  # noqa: E402
+from voice_agent.stages.speech_check import pause_confirmer  # noqa: E402
 
 RATE = 16000
 FRAME = 320
@@ -52,13 +52,15 @@ CFG = Config()
 PAUSE_FRAMES = CFG.bargein.pause_ms * RATE // 1000 // FRAME
 
 
-def replay(mic: np.ndarray, agent: np.ndarray, threshold: float, one_grid: bool = False) -> list[tuple[int, bool, bool, bool]]:
-    """Per 20 ms frame: (its end, sound, near_end, Silero's bar met), as `stages.pause.PauseDetector` has them."""
-    vad, echo = Vad(CFG.vad), EchoCanceller(RATE, place=lambda n: n)
-    recent = RecentAudio()
-    confirm = pause_confirmer(replace(CFG.bargein, pause_voice_threshold=threshold), recent)
+def replay(
+    mic: np.ndarray, agent: np.ndarray, threshold: float, one_grid: bool = False, apm_only: bool = False
+) -> list[tuple[int, bool, bool, bool]]:
+    """Per 20 ms frame: (its end, sound, near_end, Silero's bar met), as the live pause has them."""
+    echo = EchoCanceller(RATE, place=lambda n: n, linear=not apm_only)
+    confirm = pause_confirmer(replace(CFG.bargein, pause_voice_threshold=threshold))
     if one_grid:  # as the pause did before it asked two grids of Silero windows
         confirm = confirm.first
+    pause = PauseDetector(CFG, confirm)
     rows, played, handed = [], (agent * 32767).astype(np.int16), 0
     for p in range(0, len(mic) - FRAME, FRAME):
         # The speaker channel, handed over 60 ms before it plays, as the speaker does: the canceller
@@ -66,11 +68,9 @@ def replay(mic: np.ndarray, agent: np.ndarray, threshold: float, one_grid: bool 
         while handed < min(len(played), p + 4 * FRAME):
             echo.played(played[handed : handed + FRAME], handed)
             handed += FRAME
-        heard_here = echo.pause_hears(echo.process(mic[p : p + FRAME], p))
-        vad.process(p, heard_here)
-        recent.feed(p, heard_here)
-        sound = vad.detector.sounding(p + FRAME, PAUSE_FRAMES, RATE // 5)
-        heard = bool(sound) and confirm.confirms(vad.detector.sound_start or 0, p + FRAME)
+        pause.feed(p, echo.pause_hears(echo.process(mic[p : p + FRAME], p)))
+        sound = pause.sounding(p + FRAME, PAUSE_FRAMES, RATE // 5)
+        heard = bool(sound) and pause.confirms(p + FRAME)
         rows.append((p + FRAME, bool(sound), echo.near_end(), heard))
     return rows
 
@@ -121,8 +121,6 @@ def main() -> None:
     ap.add_argument("--one-grid", action="store_true", help="Silero's windows on one grid only (StaggeredConfirmer.first)")
     ap.add_argument("--apm-only", action="store_true", help="the pause hears the APM's output (the linear filter never trusted)")
     args = ap.parse_args()
-    if args.apm_only:
-        EchoCanceller.linear_trusted = property(lambda self: False)  # type: ignore[method-assign,assignment]
     decisions, false_pauses = [], 0
     for recording in args.recordings:
         audio, rate = sf.read(str(recording), dtype="float32")
@@ -130,7 +128,7 @@ def main() -> None:
             raise SystemExit(f"error: {recording} is not a 16 kHz two-channel room recording")
         print(recording)
         mic, agent = audio[:, 0].copy(), audio[:, 1].copy()
-        rows = replay(mic, agent, args.threshold, args.one_grid)
+        rows = replay(mic, agent, args.threshold, args.one_grid, args.apm_only)
         cuts = cut_ins(mic, agent)
         for onset, name in cuts:
 

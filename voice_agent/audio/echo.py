@@ -32,13 +32,10 @@ all the time (silence between replies), so the APM never loses its alignment.
 had the echo back at the start of replies: 12 extra agent starts in 10 turns
 at -10 dB/150 ms.)
 
-What the pause hears (`pause_hears`, `near_end`): the APM ends in a suppressor
-that, with the echo as loud as the user, took the first 100-250 ms of a
-cut-in down with it. Beside it runs a linear filter (linear_echo.py) on the
-same reference; once it is seen to take 25 dB or more off this voice's echo,
-the pause listens to its output, which keeps the user's onset whole, and
-takes a sound for a voice in the room when the filter left most of it and it
-is near the loudest the microphone heard in the last second.
+What the pause hears (`pause_hears`, `near_end`): the APM's suppressor, with the
+echo as loud as the user, took the first 100-250 ms of a cut-in down. A linear
+filter (linear_echo.py) runs beside it; once it takes 25 dB or more off this
+voice's echo, the pause hears its output, which keeps the user's onset whole.
 
 Measured in the virtual room: see README ("Measured in the room") and
 `python scripts/measure_live.py --grid`.
@@ -159,10 +156,12 @@ class EchoCanceller:
         delay_ms: int = 60,
         lead_ms: int = 20,
         margin_ms: int = 30,
+        linear: bool = True,
     ) -> None:
         """`place(n)`: where the speaker's output sample n plays, on the microphone's count
         (Speaker.position_of). Without it (a test), blocks are laid where the capture is when
-        they are taken, which is "as it comes"."""
+        they are taken, which is "as it comes". `linear=False`: no linear filter, the pause
+        hears the APM's output (to compare, scripts/replay_room.py --apm-only)."""
         try:
             from livekit import rtc
         except ImportError:
@@ -192,13 +191,13 @@ class EchoCanceller:
         self._kept_db: deque[float] = deque(maxlen=3)  # output level minus capture level, last 60 ms
         self._settling: deque[float] = deque(maxlen=SETTLE_FRAMES)  # the same, per 10 ms, while learning
         self._learn_from = 0  # path.attempts when learning last began: the session's start, or a move
-        self._linear = LinearEcho()
+        self._linear = LinearEcho() if linear else None
         self._lin_reference = np.zeros(2 * SAMPLE_RATE, np.float32)  # what was read of the track, by its position
         self._lin_read = 0  # positions before this have been read into it
         self._lin_levels: deque[tuple[float, float]] = deque(maxlen=6)  # (left, kept) in dB, last 60 ms
         self._mic_peak: deque[float] = deque(maxlen=100)  # capture levels, last second
         self._erle: deque[float] = deque(maxlen=50)  # dB the linear filter took off loud frames of echo, this voice
-        self.for_pause = np.zeros(0, np.float32)  # the last frame, as the pause should hear it (see `process`)
+        self._for_pause = np.zeros(0, np.float32)  # the last frame, as the pause should hear it (see `process`)
 
     def played(self, block: np.ndarray, first: int = 0) -> None:
         """What the speaker just played from its output sample `first` on (called from its audio thread)."""
@@ -219,6 +218,8 @@ class EchoCanceller:
             log.info("echo path: %.0f ms after the speaker plays it", (self.path.lag or 0) * 1000 / SAMPLE_RATE)
         hold = self._held_back()
         out, linear = np.empty_like(frame), np.empty_like(frame)
+        # With the echo ruled out (headphones) the filter's output would never be heard: not run.
+        lin_filter = self._linear if self.path.coupling != 0.0 else None
         for i in range(0, len(frame), TEN_MS):
             # An echo that comes before where the clocks lay its reference (hold < 0) needs the
             # reference read further ahead, but never past what the speaker has handed over:
@@ -245,7 +246,8 @@ class EchoCanceller:
             # should an echo come, only blurs the user's voice while the agent speaks.
             kept = plain if self.path.coupling == 0.0 else audio
             out[i : i + TEN_MS] = np.frombuffer(kept.data, dtype=np.int16).astype(np.float32) / 32768
-            linear[i : i + TEN_MS] = self._lin_process(frame[i : i + TEN_MS], position + i - hold)
+            if lin_filter is not None:
+                linear[i : i + TEN_MS] = self._lin_process(lin_filter, frame[i : i + TEN_MS], position + i - hold)
             if self.learning and position + i < self._echo_until:
                 captured = level_db(frame[i : i + TEN_MS])
                 if captured > ECHO_DB:
@@ -256,24 +258,23 @@ class EchoCanceller:
         self._kept_db.append(level_db(out) - level_db(frame))
         # Noticing a voice over the agent's: the linear filter's output, which keeps the user's onset
         # whole where the APM's suppressor takes it down; once it is seen to remove the echo.
-        self.for_pause = linear if self.linear_trusted else out
+        self._for_pause = linear if lin_filter is not None and self.linear_trusted else out
         return out
 
     def _lin_keep(self, read: np.ndarray, until: int) -> None:
         """Keep what was read of the track (positions until - len(read) .. until) for the linear filter."""
-        n = len(self._lin_reference)
-        read = read[-n:]
+        n, read = len(self._lin_reference), read[-len(self._lin_reference) :]
         self._lin_reference[(until - len(read) + np.arange(len(read))) % n] = read
         self._lin_read = max(self._lin_read, until)
 
-    def _lin_process(self, frame: np.ndarray, at: int) -> np.ndarray:
+    def _lin_process(self, lin_filter: LinearEcho, frame: np.ndarray, at: int) -> np.ndarray:
         """10 ms of capture through the linear filter, its reference the track from `at` (its
         echo comes `margin_ms` later once the path is measured: within the filter's reach)."""
         n = len(self._lin_reference)
         positions = at + np.arange(TEN_MS)
         # Not read yet (the speaker has not handed it over): silence, not what the ring held 2 s ago.
         reference = np.where(positions < self._lin_read, self._lin_reference[positions % n], 0)
-        left = self._linear.process(reference, frame)
+        left = lin_filter.process(reference, frame)
         captured, kept = level_db(frame), level_db(left)
         self._mic_peak.append(captured)
         self._lin_levels.append((kept, kept - captured))
@@ -284,13 +285,12 @@ class EchoCanceller:
 
     def pause_hears(self, frame: np.ndarray) -> np.ndarray:
         """The frame just processed (`frame`, its output) as the pause should hear it."""
-        return self.for_pause
+        return self._for_pause
 
     def is_echo(self) -> bool:
-        """The linear filter took most of the last 60 ms off: the agent's own echo, even where the APM let
-        it through. (A filter on the reference cannot take a user's voice off, and one that has not
-        found the echo yet leaves it: either way this says no.) In a room run a converged APM let the
-        first words of three replies in a row through after a cut-in, taken for the user going on."""
+        """The linear filter took most of the last 60 ms off: the agent's own echo, even where the APM let it
+        through (in a room run, the first words of three replies in a row after a cut-in). It cannot take a
+        user's voice off, and one that has not found the echo yet leaves it: either way this says no."""
         if self.learning or not self.path.coupling or len(self._lin_levels) < (self._lin_levels.maxlen or 0):
             return False
         return max(kept for _, kept in self._lin_levels) < LINEAR_NEAR_DB

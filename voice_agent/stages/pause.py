@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from ..core.config import Config
-from .speech_check import pause_confirmer
+from .speech_check import NoConfirmation, SpeechConfirmer, StaggeredConfirmer, pause_confirmer
 from .vad import Vad
 
 
@@ -46,9 +46,10 @@ class NoEcho:
 
 
 class PauseDetector:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, confirm: StaggeredConfirmer | SpeechConfirmer | NoConfirmation | None = None) -> None:
+        """`confirm`: Silero's check (default: `pause_confirmer`; scripts/replay_room.py tries others)."""
         self._vad = Vad(cfg.vad)
-        self._confirm = pause_confirmer(cfg.bargein)
+        self._confirm = confirm or pause_confirmer(cfg.bargein)
 
     def feed(self, position: int, frame: np.ndarray) -> None:
         self._vad.process(position, frame)
