@@ -268,15 +268,17 @@ def test_with_headphones_the_user_can_cut_into_the_first_reply_after_its_first_s
     assert len(starts) == 1 and at <= starts[0] < at + len(user) // 2
 
 
-def test_with_no_echo_a_user_answering_a_short_first_reply_at_once_is_heard_from_the_first_word() -> None:
+@pytest.mark.parametrize("early_ms", [0, 40])
+def test_with_no_echo_a_user_answering_a_short_first_reply_at_once_is_heard_from_the_first_word(early_ms: int) -> None:
     """The path is not ruled out yet 1.5 s into the agent's first voice, so the microphone is muted
     while an echo may come; but one that stayed quiet all along that voice has no echo to come
     after it. Muted 300 ms past it regardless, the room's "seven of clubs" said at once after a
-    short first reply was heard as "have enough clothes" in half the runs."""
+    short first reply was heard as "have enough clothes" in half the runs; and again when the
+    user began a little before the speaker's last sample (`early_ms`: its clock and theirs)."""
     reply = read_audio(SPEECH / REPLY[0])[: 3 * RATE // 2]
     played = np.concatenate([np.zeros(RATE // 2, np.float32), reply, np.zeros(2 * RATE, np.float32)])
     mic = np.random.default_rng(5).normal(0, 0.001, len(played)).astype(np.float32)
-    user, at = read_audio(SPEECH / USER), RATE // 2 + len(reply)
+    user, at = read_audio(SPEECH / USER), RATE // 2 + len(reply) - early_ms * RATE // 1000
     mic[at : at + len(user)] += user
     out = cancel((played * 32767).astype(np.int16), mic)
     onset = slice(at + RATE // 10, at + 3 * RATE // 10)  # "se-" of "seven"

@@ -187,7 +187,7 @@ class EchoCanceller:
         self._carry = np.zeros(0, np.float32)  # reference read but short of a whole 10 ms
         self._echo_until = 0  # microphone position up to which an echo of what was fed may come
         self._voice_from = self._voice_until = 0  # the microphone's frames while the agent's latest voice was fed
-        self._heard_during = False  # the microphone heard sound during it
+        self._heard_at: int | None = None  # where the microphone first heard sound during it
         self._kept_db: deque[float] = deque(maxlen=3)  # output level minus capture level, last 60 ms
         self._settling: deque[float] = deque(maxlen=SETTLE_FRAMES)  # the same, per 10 ms, while learning
         self._learn_from = 0  # path.attempts when learning last began: the session's start, or a move
@@ -235,26 +235,27 @@ class EchoCanceller:
             self._carry = reference[whole:]
             if reference[:whole].any():
                 if position + i >= self._echo_until:  # the agent starts speaking again
-                    self._voice_from, self._heard_during = position + i, False
+                    self._voice_from, self._heard_at = position + i, None
                     self._erle.clear()  # the path may have moved a little since: the linear filter proves itself again
                 self._voice_until, self._echo_until = position + i + TEN_MS, due + MUTE_TAIL
             pcm = self._pcm(frame[i : i + TEN_MS])  # one conversion; each APM works on its own frame in place
             audio, plain = self._frame(pcm), self._frame(pcm)
             self._apm.process_stream(audio)
             self._plain.process_stream(plain)
-            # No echo (headphones, a muted speaker): the canceller, still fed so that it stays in step
-            # should an echo come, only blurs the user's voice while the agent speaks.
-            kept = plain if self.path.coupling == 0.0 else audio
-            out[i : i + TEN_MS] = np.frombuffer(kept.data, dtype=np.int16).astype(np.float32) / 32768
+            at, captured = position + i, level_db(frame[i : i + TEN_MS])
+            if self.learning and captured > ECHO_DB and self._heard_at is None and at < self._voice_until:
+                self._heard_at = at
+            # No echo (headphones, a muted speaker; or none heard yet past the voice): the canceller, still
+            # fed so that it stays in step should an echo come, only blurs the user's voice (its suppressor
+            # took the first 100 ms of an answer given at once 50 dB down).
+            echo = self._echo_may_come(at) if self.learning else self.path.coupling != 0.0
+            out[i : i + TEN_MS] = np.frombuffer((audio if echo else plain).data, dtype=np.int16).astype(np.float32) / 32768
             if lin_filter is not None:
-                linear[i : i + TEN_MS] = self._lin_process(lin_filter, frame[i : i + TEN_MS], position + i - hold)
-            if self.learning and position + i < self._echo_until:
-                captured = level_db(frame[i : i + TEN_MS])
+                linear[i : i + TEN_MS] = self._lin_process(lin_filter, frame[i : i + TEN_MS], at - hold)
+            if self.learning and echo and at < self._echo_until:
                 if captured > ECHO_DB:
                     self._settling.append(level_db(out[i : i + TEN_MS]) - captured)
-                    self._heard_during |= position + i < self._voice_until
-                if self._echo_may_come(position + i):
-                    out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
+                out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         self._kept_db.append(level_db(out) - level_db(frame))
         # Noticing a voice over the agent's: the linear filter's output, which keeps the user's onset
         # whole where the APM's suppressor takes it down; once it is seen to remove the echo.
@@ -303,15 +304,14 @@ class EchoCanceller:
         return float(np.median(self._erle)) >= TRUSTED_ERLE_DB
 
     def _echo_may_come(self, at: int) -> bool:
-        """While learning: may an echo of the agent's voice reach the microphone at `at`?
-
-        After the agent's voice, for MUTE_TAIL, unless the microphone stayed quiet all along a
-        voice longer than that: then there is no echo to come. (Muted regardless, the start of a
-        user answering a short first reply at once was lost: "seven of clubs" heard as "have
-        enough clothes" in half the room runs.)"""
-        if at < self._voice_until:
+        """While learning: may an echo of the agent's voice reach the microphone at `at`? During it, and
+        for MUTE_TAIL after if the microphone heard sound begin early enough in it to be its echo (or the
+        voice was too short to tell). Muted regardless, a user's "seven of clubs" begun 20 ms before the
+        speaker's last sample was heard as "have enough clothes"."""
+        if at < self._voice_until or self._voice_until - self._voice_from < MUTE_TAIL:
             return True
-        return self._heard_during or self._voice_until - self._voice_from < MUTE_TAIL
+        began = self._heard_at
+        return began is not None and began < max(self._voice_from + MUTE_TAIL, self._voice_until - MUTE_TAIL)
 
     def _held_back(self) -> int:
         """How far to hold the reference back: to `margin_ms` before its echo, moved only when the
