@@ -304,14 +304,14 @@ class EchoCanceller:
         return float(np.median(self._erle)) >= TRUSTED_ERLE_DB
 
     def _echo_may_come(self, at: int) -> bool:
-        """While learning: may an echo of the agent's voice reach the microphone at `at`? During it, and
-        for MUTE_TAIL after if the microphone heard sound begin early enough in it to be its echo (or the
-        voice was too short to tell). Muted regardless, a user's "seven of clubs" begun 20 ms before the
-        speaker's last sample was heard as "have enough clothes"."""
+        """While learning: may an echo of the agent's voice reach the microphone at `at`? During it, and for
+        MUTE_TAIL after if the microphone heard sound begin in its first 2 x MUTE_TAIL (lead-in, then lag) or
+        before its last MUTE_TAIL (or it was too short to tell). Muted regardless, a user's "seven of clubs"
+        begun 20 ms before the speaker's last sample was heard as "have enough clothes"."""
         if at < self._voice_until or self._voice_until - self._voice_from < MUTE_TAIL:
             return True
         began = self._heard_at
-        return began is not None and began < max(self._voice_from + MUTE_TAIL, self._voice_until - MUTE_TAIL)
+        return began is not None and began < max(self._voice_from + 2 * MUTE_TAIL, self._voice_until - MUTE_TAIL)
 
     def _held_back(self) -> int:
         """How far to hold the reference back: to `margin_ms` before its echo, moved only when the
