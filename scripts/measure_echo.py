@@ -63,9 +63,13 @@ def main() -> None:
             if cancel:
                 # The speaker's sample n plays at microphone sample n (one clock, as in a test).
                 aec = EchoCanceller(16000, place=lambda n: n, delay_ms=args.delay_ms)
-                out = []
+                out, handed = [], 0
                 for i in range(0, len(mic) - 320 + 1, 320):
-                    aec.played(agent[i : i + 320], i)
+                    # Handed over 60 ms before it plays, as the speaker does: the canceller reads the
+                    # reference ahead of the capture, and a block handed over after that is lost to it.
+                    while handed < min(len(agent), i + 4 * 320):
+                        aec.played(agent[handed : handed + 320], handed)
+                        handed += 320
                     out.append(aec.process(mic[i : i + 320], i))
                     if aec.learning:
                         settled = i + 320
