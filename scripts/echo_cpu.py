@@ -16,19 +16,16 @@ import numpy as np
 import soundfile as sf
 
 from voice_agent.audio.echo import EchoCanceller
+from voice_agent.measure.echo_replay import through_canceller
 
-FRAME = 320
 SECONDS = 30
 
 
 def share_of_a_core(mic: np.ndarray, agent: np.ndarray, linear: bool) -> float:
     echo = EchoCanceller(16000, place=lambda n: n, linear=linear)
-    handed, started = 0, time.process_time()
-    for p in range(0, len(mic) - FRAME, FRAME):
-        while handed < min(len(agent), p + 4 * FRAME):
-            echo.played(agent[handed : handed + FRAME], handed)
-            handed += FRAME
-        echo.process(mic[p : p + FRAME], p)
+    started = time.process_time()
+    for _ in through_canceller(echo, agent, mic):
+        pass
     return (time.process_time() - started) / (len(mic) / 16000)
 
 

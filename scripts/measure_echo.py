@@ -22,6 +22,7 @@ from voice_agent.audio.echo import EchoCanceller
 from voice_agent.audio.source import read_audio
 from voice_agent.core.config import Config
 from voice_agent.core.events import UserStartedSpeaking
+from voice_agent.measure.echo_replay import through_canceller
 from voice_agent.stages.tts import Synthesizer
 from voice_agent.stages.vad import Vad
 
@@ -63,14 +64,9 @@ def main() -> None:
             if cancel:
                 # The speaker's sample n plays at microphone sample n (one clock, as in a test).
                 aec = EchoCanceller(16000, place=lambda n: n, delay_ms=args.delay_ms)
-                out, handed = [], 0
-                for i in range(0, len(mic) - 320 + 1, 320):
-                    # Handed over 60 ms before it plays, as the speaker does: the canceller reads the
-                    # reference ahead of the capture, and a block handed over after that is lost to it.
-                    while handed < min(len(agent), i + 4 * 320):
-                        aec.played(agent[handed : handed + 320], handed)
-                        handed += 320
-                    out.append(aec.process(mic[i : i + 320], i))
+                out = []
+                for i, cleaned_frame in through_canceller(aec, agent, mic):
+                    out.append(cleaned_frame)
                     if aec.learning:
                         settled = i + 320
                 cleaned = np.concatenate(out)

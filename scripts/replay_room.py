@@ -42,6 +42,7 @@ from measure_live import CUT_INS, SPEECH  # noqa: E402
 from voice_agent.audio.echo import EchoCanceller  # noqa: E402
 from voice_agent.audio.source import read_audio  # noqa: E402
 from voice_agent.core.config import Config  # noqa: E402
+from voice_agent.measure.echo_replay import through_canceller  # noqa: E402
 from voice_agent.measure.judge import silent_from, speech_extent  # noqa: E402
 from voice_agent.stages.pause import PauseDetector  # noqa: E402
 from voice_agent.stages.speech_check import pause_confirmer  # noqa: E402
@@ -61,14 +62,9 @@ def replay(
     if one_grid:  # as the pause did before it asked two grids of Silero windows
         confirm = confirm.first
     pause = PauseDetector(CFG, confirm)
-    rows, played, handed = [], (agent * 32767).astype(np.int16), 0
-    for p in range(0, len(mic) - FRAME, FRAME):
-        # The speaker channel, handed over 60 ms before it plays, as the speaker does: the canceller
-        # reads the reference 20 ms ahead of the capture, and a block handed over later is dropped.
-        while handed < min(len(played), p + 4 * FRAME):
-            echo.played(played[handed : handed + FRAME], handed)
-            handed += FRAME
-        pause.feed(p, echo.pause_hears(echo.process(mic[p : p + FRAME], p)))
+    rows = []
+    for p, out in through_canceller(echo, (agent * 32767).astype(np.int16), mic):
+        pause.feed(p, echo.pause_hears(out))
         sound = pause.sounding(p + FRAME, PAUSE_FRAMES, RATE // 5)
         heard = bool(sound) and pause.confirms(p + FRAME)
         rows.append((p + FRAME, bool(sound), echo.near_end(), heard))

@@ -19,6 +19,7 @@ from voice_agent.audio.source import read_audio
 from voice_agent.core.config import Config
 from voice_agent.core.events import UserStartedSpeaking
 from voice_agent.core.level import level_db
+from voice_agent.measure.echo_replay import through_canceller
 from voice_agent.measure.judge import speech_extent
 from voice_agent.stages.vad import Vad
 
@@ -64,14 +65,7 @@ def each_frame(
     block over `handed_early` before it plays, and says where it plays (`place`; by default its own
     sample number: the clocks are one)."""
     aec = EchoCanceller(RATE, place=place)
-    seen = []
-    handed = 0
-    for i in range(0, len(mic) - FRAME + 1, FRAME):
-        while handed < min(len(played), i + FRAME + handed_early):
-            aec.played(played[handed : handed + FRAME], handed)
-            handed += FRAME
-        seen.append(look(aec, aec.process(mic[i : i + FRAME], i)))
-    return seen
+    return [look(aec, out) for _, out in through_canceller(aec, played, mic, handed_early)]
 
 
 def cancel(

@@ -242,24 +242,24 @@ class EchoCanceller:
             audio, plain = self._frame(pcm), self._frame(pcm)
             self._apm.process_stream(audio)
             self._plain.process_stream(plain)
-            at, captured = position + i, level_db(frame[i : i + TEN_MS])
-            if self.learning and captured > ECHO_DB and self._heard_at is None and at < self._voice_until:
+            at, captured, learning = position + i, level_db(frame[i : i + TEN_MS]), self.learning
+            if learning and captured > ECHO_DB and self._heard_at is None and at < self._voice_until:
                 self._heard_at = at
             # No echo (headphones, a muted speaker; or none heard yet past the voice): the canceller, still
             # fed so that it stays in step should an echo come, only blurs the user's voice (its suppressor
             # took the first 100 ms of an answer given at once 50 dB down).
-            echo = self._echo_may_come(at) if self.learning else self.path.coupling != 0.0
+            echo = self._echo_may_come(at) if learning else self.path.coupling != 0.0
             out[i : i + TEN_MS] = np.frombuffer((audio if echo else plain).data, dtype=np.int16).astype(np.float32) / 32768
             if lin_filter is not None:
                 linear[i : i + TEN_MS] = self._lin_process(lin_filter, frame[i : i + TEN_MS], at - hold)
-            if self.learning and echo and at < self._echo_until:
+            if learning and echo and at < self._echo_until:
                 if captured > ECHO_DB:
                     self._settling.append(level_db(out[i : i + TEN_MS]) - captured)
                 out[i : i + TEN_MS] = 0  # digital silence: the VAD's noise floor leaves it out
         self._kept_db.append(level_db(out) - level_db(frame))
         # Noticing a voice over the agent's: the linear filter's output, which keeps the user's onset
         # whole where the APM's suppressor takes it down; once it is seen to remove the echo.
-        self._for_pause = linear if lin_filter is not None and self.linear_trusted else out
+        self._for_pause = linear if self.linear_trusted else out  # (never trusted without the filter: no ERLE)
         return out
 
     def _lin_keep(self, read: np.ndarray, until: int) -> None:
